@@ -1,0 +1,1 @@
+"""CWOX engine: contrastive whole-output explanations of image classifiers (no Django here)."""

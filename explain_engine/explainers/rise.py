@@ -1,0 +1,141 @@
+"""RISE (Petsiuk et al., 2018) for compound targets, one masked pass for every target.
+
+N random masks: an s×s grid of cells kept with probability p, upsampled bilinearly to
+((s+1)·⌈H/s⌉)² and cropped at a random shift. A masked image is ``inputs · mask``: in the
+normalised space, a removed pixel takes the value 0, the dataset mean. With P ∈ R^{N×C} the
+probabilities of the masked images, the map of class c is Σ_i P[i,c]·M_i / (N·p); the map of a
+compound class C is the same with P(C) = Σ_{c∈C} P[i,c], i.e. the sum of its classes' maps.
+
+Masks are generated on the model's device in chunks of ``chunk_size`` from a per-chunk seed, so
+memory is bounded by one chunk and the same seed gives the same masks for every image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from explain_engine.errors import EngineInputError
+from explain_engine.explainers.base import BaseExplainer, Plan, SaliencyMaps, validate_requests
+from explain_engine.models import Classifier
+
+
+@dataclass(frozen=True)
+class RiseSettings:
+    """Mask settings: N masks, s×s grid, keep probability p, seed."""
+
+    num_masks: int = 5000
+    grid: int = 15
+    keep_probability: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_masks < 1 or self.grid < 1:
+            raise EngineInputError(
+                f"RISE: num_masks={self.num_masks}, grid={self.grid} (expected positive integers)"
+            )
+        if not 0.0 < self.keep_probability <= 1.0:
+            raise EngineInputError(
+                f"RISE: keep_probability={self.keep_probability} (expected in (0, 1])"
+            )
+
+
+#: The reference code's settings: coarse masks for clusters, finer masks for classes.
+REFERENCE_STAGE1 = RiseSettings(num_masks=5000, grid=15, keep_probability=0.3)
+REFERENCE_STAGE2 = RiseSettings(num_masks=3000, grid=10, keep_probability=0.14)
+
+
+def generate_masks(
+    settings: RiseSettings, size: tuple[int, int], device: torch.device, chunk_size: int
+) -> Iterator[torch.Tensor]:
+    """Yield the N masks in chunks of shape (n ≤ chunk_size, H, W), values in [0, 1]."""
+    height, width = size
+    cell_h, cell_w = math.ceil(height / settings.grid), math.ceil(width / settings.grid)
+    up_h, up_w = (settings.grid + 1) * cell_h, (settings.grid + 1) * cell_w
+    generator = torch.Generator(device=device)
+    for index, start in enumerate(range(0, settings.num_masks, chunk_size)):
+        n = min(chunk_size, settings.num_masks - start)
+        generator.manual_seed(settings.seed * 1_000_003 + index)
+        cells = torch.rand(n, 1, settings.grid, settings.grid, device=device, generator=generator)
+        grid = (cells < settings.keep_probability).float()
+        upsampled = F.interpolate(grid, size=(up_h, up_w), mode="bilinear", align_corners=False)
+        shift_y = torch.randint(0, cell_h, (n,), device=device, generator=generator)
+        shift_x = torch.randint(0, cell_w, (n,), device=device, generator=generator)
+        rows = shift_y[:, None] + torch.arange(height, device=device)
+        cols = shift_x[:, None] + torch.arange(width, device=device)
+        batch = torch.arange(n, device=device)[:, None, None]
+        yield upsampled[:, 0][batch, rows[:, :, None], cols[:, None, :]]
+
+
+@dataclass(frozen=True)
+class RISE(BaseExplainer):
+    """RISE with one mask setting per stage; stages with equal settings share one pass.
+
+    Attributes:
+        stage1 / stage2: mask settings for cluster maps and one-stage methods / CWOX-2s class
+            maps. Defaults are the reference code's (5000, 15, 0.3) and (3000, 10, 0.14).
+        chunk_size: masks per forward batch (bounds memory: chunk_size masked images at once).
+    """
+
+    stage1: RiseSettings = field(default=REFERENCE_STAGE1)
+    stage2: RiseSettings = field(default=REFERENCE_STAGE2)
+    chunk_size: int = 250
+    name: str = "rise"
+
+    def settings(self, stage: int) -> RiseSettings:
+        return self.stage1 if stage == 1 else self.stage2
+
+    def parameters(self, classifier: Classifier) -> dict:
+        return {
+            "stage1": asdict(self.stage1),
+            "stage2": asdict(self.stage2),
+            "chunk_size": self.chunk_size,
+        }
+
+    @torch.inference_mode()
+    def run(
+        self, classifier: Classifier, inputs: torch.Tensor, plan: Plan
+    ) -> tuple[torch.Tensor, SaliencyMaps]:
+        logits = classifier.model(inputs)
+        requests = plan(logits)
+        validate_requests(requests, len(inputs), logits.shape[-1])
+        maps: SaliencyMaps = [{} for _ in requests]
+        for settings in {self.settings(stage) for image in requests for stage, _ in image}:
+            stages = {stage for stage in (1, 2) if self.settings(stage) == settings}
+            classes = [
+                sorted({c for stage, compound in image if stage in stages for c in compound})
+                for image in requests
+            ]
+            class_maps = self.class_maps(classifier, inputs, classes, settings)
+            for b, image_requests in enumerate(requests):
+                column = {c: j for j, c in enumerate(classes[b])}
+                for stage, compound in image_requests:
+                    if stage in stages:
+                        rows = [column[c] for c in compound]
+                        maps[b][(stage, compound)] = class_maps[b][rows].sum(dim=0)
+        return logits, maps
+
+    def class_maps(
+        self,
+        classifier: Classifier,
+        inputs: torch.Tensor,
+        classes: list[list[int]],
+        settings: RiseSettings,
+    ) -> list[torch.Tensor]:
+        """Per image b, the RISE maps (len(classes[b]), H, W) of its listed classes."""
+        height, width = inputs.shape[-2:]
+        sums = [inputs.new_zeros(len(image_classes), height * width) for image_classes in classes]
+        for masks in generate_masks(settings, (height, width), inputs.device, self.chunk_size):
+            flat_masks = masks.reshape(len(masks), -1)
+            for b, image_classes in enumerate(classes):
+                if not image_classes:
+                    continue
+                masked = inputs[b : b + 1] * masks[:, None]
+                probabilities = classifier.model(masked).softmax(dim=-1)[:, image_classes]
+                sums[b] += probabilities.T @ flat_masks
+        scale = settings.num_masks * settings.keep_probability
+        return [s.reshape(-1, height, width) / scale for s in sums]

@@ -1,0 +1,1 @@
+"""The study app: studies, conditions, participants, trials, analysis (built in later issues)."""
