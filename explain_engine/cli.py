@@ -96,6 +96,9 @@ def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
         help="K = min(max-k, Cum(q)); 0 for a fixed K = max-k",
     )
     parser.add_argument(
+        "--classes", help="explain these class indices (comma-separated) instead of the top-K"
+    )
+    parser.add_argument(
         "--rise-masks",
         default="5000,3000",
         help="RISE masks for stage 1,stage 2 (reference: 5000,3000)",
@@ -129,6 +132,7 @@ def _run_explain(args: argparse.Namespace) -> int:
         tree=LatentTree.load(args.tree) if args.tree else None,
         cluster_level=args.cluster_level,
         options=WoxOptions.reference(args.explainer) if args.reference_options else WoxOptions(),
+        classes=_class_indices(args.classes) if args.classes else None,
     )
     classifier = load_classifier(args.model, args.weights, args.device)
     provenance = {
@@ -193,6 +197,15 @@ def _methods(text: str) -> tuple[str, ...]:
     if not names:
         raise EngineInputError(f"--methods {text!r}: expected at least one of {','.join(METHODS)}")
     return names
+
+
+def _class_indices(text: str) -> list[int]:
+    try:
+        return [int(index) for index in text.split(",")]
+    except ValueError:
+        raise EngineInputError(
+            f"--classes {text!r}: expected comma-separated class indices like 281,282"
+        ) from None
 
 
 def _unique_stems(paths: Sequence[Path]) -> dict[Path, str]:

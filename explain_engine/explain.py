@@ -19,7 +19,7 @@ from explain_engine.explainers.gradcam import GradCAM
 from explain_engine.explainers.rise import RISE
 from explain_engine.models import Classifier
 from explain_engine.results import ImageExplanation, TopClass
-from explain_engine.targets import Compound, TopKRule
+from explain_engine.targets import Compound, TopKRule, check_classes
 from explain_engine.tree import LatentTree, singleton_clusters
 from explain_engine.wox import METHODS, WoxMethod, WoxOptions, get_method
 
@@ -35,6 +35,8 @@ class ExplanationSettings:
             (CWOX-2s then equals CWOX-1sA in its class maps' contrasts).
         cluster_level: tree level at which clusters are cut (1 in the paper).
         options: how base maps are combined (paper defaults).
+        classes: explain exactly these class indices instead of the top-K (e.g. a confusing
+            pair chosen in advance); they are ordered by probability.
     """
 
     methods: Sequence[str] = METHODS
@@ -42,9 +44,18 @@ class ExplanationSettings:
     tree: LatentTree | None = None
     cluster_level: int = 1
     options: WoxOptions = field(default_factory=WoxOptions)
+    classes: Sequence[int] | None = None
 
     def wox_methods(self) -> list[WoxMethod]:
         return [get_method(name, self.options) for name in self.methods]
+
+    def select(self, probabilities: torch.Tensor) -> tuple[list[int], list[float]]:
+        """The classes to explain and their probabilities, most probable first."""
+        if self.classes is None:
+            return self.top_k.select(probabilities)
+        chosen = check_classes(self.classes, len(probabilities))
+        ranked = sorted(chosen, key=lambda c: -float(probabilities[c]))
+        return ranked, [float(probabilities[c]) for c in ranked]
 
     def clusters(self, top: list[int], probabilities: list[float]) -> list[Compound]:
         if self.tree is None:
@@ -75,7 +86,7 @@ def explain_batch(
     def plan(logits: torch.Tensor) -> list[list[Request]]:
         requests = []
         for row in logits.float().softmax(dim=-1):
-            top, probabilities = settings.top_k.select(row)
+            top, probabilities = settings.select(row)
             clusters = settings.clusters(top, probabilities)
             selections.append((top, probabilities, clusters))
             needed: set[Request] = set()
