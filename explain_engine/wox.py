@@ -110,16 +110,16 @@ class WoxMethod:
     # -- shared helpers -------------------------------------------------------------------
 
     def _base(self, base: BaseMaps, stage: int, classes: Compound) -> torch.Tensor:
-        heatmap = base[(stage, classes)]
+        heatmap = base[(stage, compound(classes))]  # clusters come in probability order
         return min_max(heatmap) if self.options.normalize_base_maps else heatmap
 
     def _contrast_requests(
         self, stage: int, target: Compound, foils: Sequence[Compound]
     ) -> set[Request]:
         """Requests for ``target`` against ``foils`` (disjoint compound classes)."""
-        needed = {(stage, target)}
+        needed = {(stage, compound(target))}
         if self.options.contrast == "pairwise":
-            needed |= {(stage, foil) for foil in foils}
+            needed |= {(stage, compound(foil)) for foil in foils}
         elif foils:
             needed.add((stage, compound(c for foil in foils for c in foil)))
         return needed
@@ -193,7 +193,9 @@ class Cwox1sA(WoxMethod):
         maps = []
         for i, c, foils in _classes_with_foils(clusters):
             values = (
-                self._difference(base, 1, (c,), foils).clamp_min(0) if foils else base[(1, (c,))]
+                self._difference(base, 1, (c,), foils).clamp_min(0)
+                if foils
+                else self._base(base, 1, (c,))
             )
             maps.append(Heatmap("class", (c,), tuple(f for (f,) in foils), values, i))
         return self._explanation(clusters, explainer, maps)
@@ -242,7 +244,7 @@ class Cwox2s(WoxMethod):
             if other_clusters:
                 cluster_map = self._difference(base, 1, cluster, other_clusters).clamp_min(0)
             else:
-                cluster_map = base[(1, cluster)]
+                cluster_map = self._base(base, 1, cluster)
             foil_classes = tuple(c for o in other_clusters for c in o)
             maps.append(Heatmap("cluster", cluster, foil_classes, cluster_map, i))
             support = self._support(cluster_map)
@@ -251,7 +253,7 @@ class Cwox2s(WoxMethod):
                 if siblings:
                     values = self._difference(base, 2, (c,), siblings).clamp_min(0)
                 else:
-                    values = base[(2, (c,))]
+                    values = self._base(base, 2, (c,))
                 maps.append(
                     Heatmap("class", (c,), tuple(o for (o,) in siblings), support * values, i)
                 )

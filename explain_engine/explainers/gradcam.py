@@ -87,6 +87,9 @@ class GradCAM(BaseExplainer):
     def run(
         self, classifier: Classifier, inputs: torch.Tensor, plan: Plan
     ) -> tuple[torch.Tensor, SaliencyMaps]:
+        if torch.is_inference_mode_enabled():  # inference tensors cannot join a graph
+            with torch.inference_mode(False):
+                return self.run(classifier, inputs.clone(), plan)
         stage_layers = self.layers(classifier)
         modules = {name: classifier.layer(name) for name in set(stage_layers.values())}
         with torch.enable_grad(), capture_activations(classifier.model, modules) as activations:

@@ -155,6 +155,13 @@ def test_gradcam_works_when_called_under_no_grad(hand_classifier):
     torch.testing.assert_close(maps[(1, (0,))], HAND_SIGNED[0], rtol=0, atol=1e-6)
 
 
+def test_gradcam_works_on_inference_tensors_under_inference_mode(hand_classifier):
+    with torch.inference_mode():
+        inputs = HAND_INPUT[None].clone()
+        maps = GradCAM().saliency(hand_classifier, inputs, [[(1, (0,))]])[0]
+    torch.testing.assert_close(maps[(1, (0,))], HAND_SIGNED[0], rtol=0, atol=1e-6)
+
+
 # -- a random two-stage CNN and a slow reference --------------------------------------------
 
 
@@ -324,9 +331,7 @@ def test_hooks_are_removed_when_the_plan_raises(cnn_classifier):
     [(1, (5,)), (1, (-1,)), (2, (0, 9)), (3, (0,)), (1, ())],
     ids=["class-too-large", "negative-class", "compound-out-of-range", "stage-3", "empty"],
 )
-def test_invalid_request_raises_engine_input_error_and_removes_hooks(
-    cnn_classifier, bad_request
-):
+def test_invalid_request_raises_engine_input_error_and_removes_hooks(cnn_classifier, bad_request):
     requests = [[(1, (0,))], [bad_request], [], []]
     with pytest.raises(EngineInputError):
         GradCAM().saliency(cnn_classifier, batch_inputs(), requests)
