@@ -238,18 +238,30 @@ def _load_efficientnet_lite0(weights: str | Path | None) -> Classifier:
 
 
 def _load_torchvision(name: str, weights: str | Path | None) -> Classifier:
-    weights_enum = torchvision.models.get_model_weights(name).DEFAULT
+    """A torchvision architecture with ImageNet weights from ``weights`` or the hub cache.
+
+    Any published weights version found in the cache is used (the default version first);
+    preprocessing and class names follow the version whose file name matches.
+    """
+    versions = list(torchvision.models.get_model_weights(name))
+    default = torchvision.models.get_model_weights(name).DEFAULT
+    versions.sort(key=lambda version: version != default)
+    file_names = {Path(version.url).name: version for version in versions}
     if weights is None:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights_enum.url).name
-        if not path.is_file():
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        cached = [cache / file_name for file_name in file_names if (cache / file_name).is_file()]
+        if not cached:
             raise EngineInputError(
-                f"model {name!r}: no ImageNet weights found; download {weights_enum.url} "
-                f"yourself and put it at {path}, or pass its path with --weights"
+                f"model {name!r}: no ImageNet weights found; download {default.url} "
+                f"yourself and put it at {cache / Path(default.url).name}, "
+                "or pass its path with --weights"
             )
+        path = cached[0]
     else:
         path = Path(weights)
         if not path.is_file():
             raise EngineInputError(f"weights {path}: no such file (expected a .pth for {name})")
+    weights_enum = file_names.get(path.name, default)
     model = torchvision.models.get_model(
         name, weights=None, **_TORCHVISION_BUILD_OPTIONS.get(name, {})
     )
