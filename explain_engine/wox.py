@@ -22,6 +22,7 @@ Grad-CAM base maps are a base-explainer setting (``GradCAM(relu=False)``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -91,7 +92,7 @@ def min_max(heatmap: torch.Tensor) -> torch.Tensor:
     return (heatmap - low) / (high - low)
 
 
-class WoxMethod:
+class WoxMethod(ABC):
     """A WOX method: which base maps it needs and how it combines them."""
 
     name: str
@@ -99,13 +100,13 @@ class WoxMethod:
     def __init__(self, options: WoxOptions = WoxOptions()) -> None:
         self.options = options
 
+    @abstractmethod
     def requests(self, top: Compound, clusters: Clusters) -> set[Request]:
         """Base maps needed for an image with top classes ``top`` split into ``clusters``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def combine(self, base: BaseMaps, clusters: Clusters, explainer: str) -> WoxExplanation:
         """Heatmaps of this method from the base maps it requested."""
-        raise NotImplementedError
 
     # -- shared helpers -------------------------------------------------------------------
 
