@@ -1,12 +1,4 @@
-"""Command line: ``python -m explain_engine <command> ...``.
-
-Commands:
-    explain IMAGE [IMAGE ...] --out DIR   explain images with every WOX method (see --help)
-    demo --out DIR                        explain the photographs bundled with scikit-image
-
-Exit status: 0 when every image was explained, 1 when some image failed (the others are still
-written), 2 for a bad option (unknown model, method, layer, tree file, ...).
-"""
+"""``explain`` and ``demo``: the online phase from the command line."""
 
 from __future__ import annotations
 
@@ -34,27 +26,11 @@ from explain_engine.wox import METHODS, WoxOptions, get_method
 #: Photographs that ship with scikit-image (see DESIGN.md for their top classes).
 DEMO_IMAGES = ("chelsea.png", "rocket.jpg", "motorcycle_left.png", "coffee.png")
 #: A published latent tree over the ImageNet classes, used by the demo when present.
-SHARED_TREE = Path(__file__).resolve().parents[2] / "shared/data/cwox-reference/trees/ResNet50.json"
+SHARED_TREE = Path(__file__).resolve().parents[3] / "shared/data/cwox-reference/trees/ResNet50.json"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except EngineInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m explain_engine",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``explain`` and ``demo``."""
     explain = commands.add_parser("explain", help="explain images with SWOX/CWOX methods")
     explain.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _add_explanation_options(explain)
@@ -63,7 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="explain the photographs bundled with scikit-image")
     _add_explanation_options(demo)
     demo.set_defaults(run=_run_demo, tree=None)
-    return parser
 
 
 def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
