@@ -191,7 +191,10 @@ def load_classifier(
     classifier.layer(classifier.stage1_layer)
     classifier.layer(classifier.stage2_layer)
     _freeze(classifier.model)
-    return replace(classifier, model=classifier.model.to(target), device=target)
+    # Channels-last convolutions are markedly faster for batched CPU inference (oneDNN).
+    layout = torch.channels_last if target.type == "cpu" else torch.contiguous_format
+    model = classifier.model.to(device=target, memory_format=layout)
+    return replace(classifier, model=model, device=target)
 
 
 def _freeze(model: nn.Module) -> None:
