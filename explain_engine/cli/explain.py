@@ -49,6 +49,8 @@ def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
         help=f"classifier name or package.module:factory (default {EMBEDDED_MODEL})",
     )
     parser.add_argument("--weights", type=Path, help="weights file (torchvision models)")
+    parser.add_argument("--stage1-layer", help="Grad-CAM pivot for clusters and one-stage maps")
+    parser.add_argument("--stage2-layer", help="Grad-CAM pivot for CWOX-2s class maps")
     parser.add_argument(
         "--tree",
         type=Path,
@@ -109,7 +111,13 @@ def _run_explain(args: argparse.Namespace) -> int:
         options=WoxOptions.reference(args.explainer) if args.reference_options else WoxOptions(),
         classes=_class_indices(args.classes) if args.classes else None,
     )
-    classifier = load_classifier(args.model, args.weights, args.device)
+    classifier = load_classifier(
+        args.model,
+        args.weights,
+        args.device,
+        stage1_layer=args.stage1_layer,
+        stage2_layer=args.stage2_layer,
+    )
     provenance = {
         "explainer": {"name": explainer.name, **explainer.parameters(classifier)},
         "top_k": {"max_k": settings.top_k.max_k, "cumulative": settings.top_k.cumulative},

@@ -306,6 +306,9 @@ def _bad_tree(tmp_path: Path, content: str) -> Path:
         (["--explainer", "rise", "--rise-masks", "40"], "--rise-masks"),
         (["--model", "resnet18", "--weights", "{tmp}/missing.pth"], "missing.pth"),
         (["--device", "tpu9"], "tpu9"),
+        (["--stage2-layer", "_blocks.99"], "_blocks.99"),
+        (["--classes", "281,1000"], "1000"),
+        (["--classes", "tabby"], "tabby"),
     ],
     ids=[
         "unknown-model",
@@ -319,6 +322,9 @@ def _bad_tree(tmp_path: Path, content: str) -> Path:
         "rise-masks",
         "missing-weights",
         "device",
+        "unknown-layer",
+        "class-index-out-of-range",
+        "class-not-an-index",
     ],
 )
 def test_bad_option_exits_2_with_one_error_line(
