@@ -21,6 +21,7 @@ import collections
 import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -159,8 +160,10 @@ def scale(n_documents: int, seed: int) -> dict:
 
 
 def _in_process(function, *args) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
+    """Run ``function(*args)`` in a fresh process (so its peak memory is its own)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        return executor.submit(function, *args).result()
 
 
 def main() -> None:

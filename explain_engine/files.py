@@ -22,6 +22,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], None]
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; readers (a web server) need 0644
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

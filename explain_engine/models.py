@@ -36,6 +36,8 @@ from torchvision.transforms import v2 as transforms
 from explain_engine.errors import EngineInputError
 
 EMBEDDED_MODEL = "efficientnet-lite0"
+#: The embedded classifier's latent tree, learned by this project (see data/README.md).
+EMBEDDED_TREE = Path(__file__).resolve().parent / "data" / "efficientnet-lite0-tree.json"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -97,6 +99,7 @@ class Classifier:
             coarse, for clusters and one-stage methods; stage 2 finer, for CWOX-2s class maps).
         device: where the model lives.
         weights_file: the weights file loaded (None for a user factory without one).
+        default_tree: the latent tree learned for this classifier, if the project ships one.
     """
 
     name: str
@@ -107,6 +110,7 @@ class Classifier:
     stage2_layer: str
     device: torch.device
     weights_file: Path | None = None
+    default_tree: Path | None = None
 
     @property
     def num_classes(self) -> int:
@@ -237,6 +241,7 @@ def _load_efficientnet_lite0(weights: str | Path | None) -> Classifier:
         stage2_layer="_blocks.10",
         device=torch.device("cpu"),
         weights_file=path,
+        default_tree=EMBEDDED_TREE if EMBEDDED_TREE.is_file() else None,
     )
 
 

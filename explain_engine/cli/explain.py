@@ -25,8 +25,6 @@ from explain_engine.wox import METHODS, WoxOptions, get_method
 
 #: Photographs that ship with scikit-image (see DESIGN.md for their top classes).
 DEMO_IMAGES = ("chelsea.png", "rocket.jpg", "motorcycle_left.png", "coffee.png")
-#: A published latent tree over the ImageNet classes, used by the demo when present.
-SHARED_TREE = Path(__file__).resolve().parents[3] / "shared/data/cwox-reference/trees/ResNet50.json"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -38,7 +36,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     demo = commands.add_parser("demo", help="explain the photographs bundled with scikit-image")
     _add_explanation_options(demo)
-    demo.set_defaults(run=_run_demo, tree=None)
+    demo.set_defaults(run=_run_demo)
 
 
 def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +51,8 @@ def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage2-layer", help="Grad-CAM pivot for CWOX-2s class maps")
     parser.add_argument(
         "--tree",
-        type=Path,
-        help="latent tree (project JSON or HLTA topic-tree JSON); "
-        "without it every class is its own cluster",
+        help="latent tree (project JSON or HLTA topic-tree JSON); default: the classifier's "
+        "own tree if the project ships one; none: every class is its own cluster",
     )
     parser.add_argument("--cluster-level", type=int, default=1, help="tree level of the cut")
     parser.add_argument("--explainer", choices=("gradcam", "rise"), default="gradcam")
@@ -93,24 +90,12 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     folder = Path(skimage.data.__file__).parent
     args.images = [folder / name for name in DEMO_IMAGES]
-    if SHARED_TREE.is_file():
-        args.tree = SHARED_TREE
-        print(f"clusters from the published ResNet50 latent tree ({SHARED_TREE})")
-    else:
-        print("no latent tree available: every class is its own cluster")
     return _run_explain(args)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     explainer = _explainer(args)
-    settings = ExplanationSettings(
-        methods=_methods(args.methods),
-        top_k=TopKRule(args.max_k, args.cumulative or None),
-        tree=LatentTree.load(args.tree) if args.tree else None,
-        cluster_level=args.cluster_level,
-        options=WoxOptions.reference(args.explainer) if args.reference_options else WoxOptions(),
-        classes=_class_indices(args.classes) if args.classes else None,
-    )
+    methods = _methods(args.methods)
     classifier = load_classifier(
         args.model,
         args.weights,
@@ -118,10 +103,20 @@ def _run_explain(args: argparse.Namespace) -> int:
         stage1_layer=args.stage1_layer,
         stage2_layer=args.stage2_layer,
     )
+    tree_file = _tree_file(args.tree, classifier.default_tree)
+    settings = ExplanationSettings(
+        methods=methods,
+        top_k=TopKRule(args.max_k, args.cumulative or None),
+        tree=LatentTree.load(tree_file) if tree_file else None,
+        cluster_level=args.cluster_level,
+        options=WoxOptions.reference(args.explainer) if args.reference_options else WoxOptions(),
+        classes=_class_indices(args.classes) if args.classes else None,
+    )
+    print(f"confusion clusters: {tree_file or 'none (every class is its own cluster)'}")
     provenance = {
         "explainer": {"name": explainer.name, **explainer.parameters(classifier)},
         "top_k": {"max_k": settings.top_k.max_k, "cumulative": settings.top_k.cumulative},
-        "tree": str(args.tree) if args.tree else None,
+        "tree": str(tree_file) if tree_file else None,
         "cluster_level": settings.cluster_level,
         "seed": args.seed,
         "torch": torch.__version__,
@@ -180,6 +175,13 @@ def _methods(text: str) -> tuple[str, ...]:
     if not names:
         raise EngineInputError(f"--methods {text!r}: expected at least one of {','.join(METHODS)}")
     return names
+
+
+def _tree_file(option: str | None, default: Path | None) -> Path | None:
+    """``--tree``: a path, ``none`` for no tree, or absent for the classifier's own tree."""
+    if option is None:
+        return default
+    return None if option == "none" else Path(option)
 
 
 def _class_indices(text: str) -> list[int]:

@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from explain_engine.cli import main
-from explain_engine.models import EMBEDDED_MODEL, imagenet_class_names
+from explain_engine.models import EMBEDDED_MODEL, EMBEDDED_TREE, imagenet_class_names
+from explain_engine.tree import LatentTree
 from explain_engine.wox import METHODS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ def test_explanation_json_model_and_provenance(gradcam_run: tuple[int, Path]) ->
     assert document["explainer"]["stage1_layer"] == "_conv_head"
     assert document["seed"] == 3
     assert document["top_k"] == {"max_k": 5, "cumulative": 0.95}
-    assert document["tree"] is None
+    assert document["tree"] == str(EMBEDDED_TREE)  # the embedded classifier's own tree
 
 
 @pytest.mark.slow
@@ -118,11 +119,16 @@ def test_explanation_json_top_classes(gradcam_run: tuple[int, Path]) -> None:
 
 
 @pytest.mark.slow
-def test_explanation_json_clusters_without_a_tree(gradcam_run: tuple[int, Path]) -> None:
+def test_explanation_json_clusters_come_from_the_default_tree(
+    gradcam_run: tuple[int, Path],
+) -> None:
     document = _read_explanation(gradcam_run[1])
     top = [entry["index"] for entry in document["top_classes"]]
+    probabilities = [entry["probability"] for entry in document["top_classes"]]
+    expected = LatentTree.load(EMBEDDED_TREE).clusters(top, probabilities)
     clusters = document["clusters"]
-    assert [[member["index"] for member in cluster] for cluster in clusters] == [[c] for c in top]
+    assert [tuple(member["index"] for member in cluster) for cluster in clusters] == expected
+    assert len(clusters) < len(top)  # the tree groups some of chelsea's cats
     for cluster in clusters:
         for member in cluster:
             assert member["name"] == imagenet_class_names()[member["index"]]
@@ -381,3 +387,16 @@ def test_module_help() -> None:
     result = _run_module("--help")
     assert result.returncode == 0, result.stderr
     assert "explain" in result.stdout and "demo" in result.stdout
+
+
+@pytest.mark.slow
+def test_tree_none_makes_every_class_its_own_cluster(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(["explain", str(CHELSEA), "--out", str(out), "--tree", "none", "--methods", "swox"])
+        == 0
+    )
+    document = _read_explanation(out)
+    top = [entry["index"] for entry in document["top_classes"]]
+    assert [[m["index"] for m in cluster] for cluster in document["clusters"]] == [[c] for c in top]
+    assert document["tree"] is None

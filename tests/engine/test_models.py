@@ -516,3 +516,13 @@ def test_compound_and_check_classes() -> None:
         check_classes([-1], 1000)
     with pytest.raises(EngineInputError, match="empty"):
         check_classes([], 1000)
+
+
+def test_embedded_model_ships_its_own_learned_tree(embedded: Classifier) -> None:
+    from explain_engine.tree import LatentTree
+
+    assert embedded.default_tree is not None and embedded.default_tree.is_file()
+    tree = LatentTree.load(embedded.default_tree)
+    assert tree.metadata["learner"] == "explain_engine.hlta"
+    assert tree.metadata["unseen_classes"] == []
+    assert all(tree.level1_parent(c) is not None for c in range(1000))
