@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from explain_engine.cli import explain, offline
 from explain_engine.errors import EngineInputError
+from explain_engine.runtime import tune_cpu_allocator
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     explain.add_commands(commands)
     offline.add_commands(commands)
     args = parser.parse_args(argv)
+    tune_cpu_allocator()
     try:
         return args.run(args)
     except EngineInputError as error:

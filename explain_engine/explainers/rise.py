@@ -6,8 +6,10 @@ normalised space, a removed pixel takes the value 0, the dataset mean. With P �
 probabilities of the masked images, the map of class c is Σ_i P[i,c]·M_i / (N·p); the map of a
 compound class C is the same with P(C) = Σ_{c∈C} P[i,c], i.e. the sum of its classes' maps.
 
-Masks are generated on the model's device in chunks of ``chunk_size`` from a per-chunk seed, so
-memory is bounded by one chunk and the same seed gives the same masks for every image.
+Masks are generated on the model's device in seeded blocks of :data:`MASK_BLOCK` and fed to
+the model in chunks of ``chunk_size`` masked images, so memory is bounded by one chunk, and
+the same seed gives the same masks for every image and every chunk size (on one device type:
+CPU and CUDA generators draw different streams).
 """
 
 from __future__ import annotations
@@ -49,16 +51,43 @@ REFERENCE_STAGE1 = RiseSettings(num_masks=5000, grid=15, keep_probability=0.3)
 REFERENCE_STAGE2 = RiseSettings(num_masks=3000, grid=10, keep_probability=0.14)
 
 
+#: Masks drawn from one seed; chunks are cut from consecutive blocks.
+MASK_BLOCK = 16
+#: Masked images per forward pass when ``chunk_size`` is not given: small batches are faster
+#: on a CPU (less allocator traffic), large ones keep a GPU busy.
+DEFAULT_CHUNK = {"cpu": 16, "cuda": 256}
+
+
 def generate_masks(
     settings: RiseSettings, size: tuple[int, int], device: torch.device, chunk_size: int
 ) -> Iterator[torch.Tensor]:
-    """Yield the N masks in chunks of shape (n ≤ chunk_size, H, W), values in [0, 1]."""
+    """Yield the N masks in chunks of shape (n ≤ chunk_size, H, W), values in [0, 1].
+
+    The concatenated masks do not depend on ``chunk_size``.
+    """
+    pending: list[torch.Tensor] = []
+    buffered = 0
+    for block in _mask_blocks(settings, size, device):
+        pending.append(block)
+        buffered += len(block)
+        while buffered >= chunk_size:
+            joined = torch.cat(pending)
+            yield joined[:chunk_size]
+            pending, buffered = [joined[chunk_size:]], buffered - chunk_size
+    if buffered:
+        yield torch.cat(pending)
+
+
+def _mask_blocks(
+    settings: RiseSettings, size: tuple[int, int], device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Blocks of MASK_BLOCK masks, block k drawn from seed (settings.seed, k)."""
     height, width = size
     cell_h, cell_w = math.ceil(height / settings.grid), math.ceil(width / settings.grid)
     up_h, up_w = (settings.grid + 1) * cell_h, (settings.grid + 1) * cell_w
     generator = torch.Generator(device=device)
-    for index, start in enumerate(range(0, settings.num_masks, chunk_size)):
-        n = min(chunk_size, settings.num_masks - start)
+    for index, start in enumerate(range(0, settings.num_masks, MASK_BLOCK)):
+        n = min(MASK_BLOCK, settings.num_masks - start)
         generator.manual_seed(settings.seed * 1_000_003 + index)
         cells = torch.rand(n, 1, settings.grid, settings.grid, device=device, generator=generator)
         grid = (cells < settings.keep_probability).float()
@@ -78,12 +107,13 @@ class RISE(BaseExplainer):
     Attributes:
         stage1 / stage2: mask settings for cluster maps and one-stage methods / CWOX-2s class
             maps. Defaults are the reference code's (5000, 15, 0.3) and (3000, 10, 0.14).
-        chunk_size: masks per forward batch (bounds memory: chunk_size masked images at once).
+        chunk_size: masked images per forward pass (bounds memory); None picks
+            :data:`DEFAULT_CHUNK` for the model's device type. It does not change the maps.
     """
 
     stage1: RiseSettings = field(default=REFERENCE_STAGE1)
     stage2: RiseSettings = field(default=REFERENCE_STAGE2)
-    chunk_size: int = 250
+    chunk_size: int | None = None
     name: str = "rise"
 
     def settings(self, stage: int) -> RiseSettings:
@@ -93,7 +123,6 @@ class RISE(BaseExplainer):
         return {
             "stage1": asdict(self.stage1),
             "stage2": asdict(self.stage2),
-            "chunk_size": self.chunk_size,
         }
 
     @torch.inference_mode()
@@ -129,7 +158,8 @@ class RISE(BaseExplainer):
         """Per image b, the RISE maps (len(classes[b]), H, W) of its listed classes."""
         height, width = inputs.shape[-2:]
         sums = [inputs.new_zeros(len(image_classes), height * width) for image_classes in classes]
-        for masks in generate_masks(settings, (height, width), inputs.device, self.chunk_size):
+        chunk_size = self.chunk_size or DEFAULT_CHUNK.get(inputs.device.type, 64)
+        for masks in generate_masks(settings, (height, width), inputs.device, chunk_size):
             flat_masks = masks.reshape(len(masks), -1)
             for b, image_classes in enumerate(classes):
                 if not image_classes:

@@ -47,8 +47,15 @@ def test_same_seed_gives_the_same_masks_and_another_seed_different_masks():
     other = all_masks(RiseSettings(num_masks=40, grid=4, keep_probability=0.5, seed=12))
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
-    # chunks are seeded per index: no two chunks repeat each other
+    # blocks are seeded per index: no two blocks repeat each other
     assert not torch.equal(first[:16], first[16:32])
+
+
+def test_masks_do_not_depend_on_the_chunk_size():
+    settings = RiseSettings(num_masks=53, grid=4, keep_probability=0.5, seed=2)
+    reference = all_masks(settings, chunk_size=16)
+    for chunk_size in (1, 7, 16, 40, 100):
+        assert torch.equal(all_masks(settings, chunk_size=chunk_size), reference)
 
 
 def test_mean_of_many_masks_is_the_keep_probability():
@@ -227,8 +234,7 @@ def test_masked_pixels_take_the_normalised_value_zero(classifier):
 
 
 def test_same_settings_give_identical_maps_on_every_run(classifier):
-    # Masks are seeded per chunk index, so a different chunk size gives different masks; equal
-    # settings and chunk size must give bit-identical maps.
+    # Equal settings must give bit-identical maps (masks do not depend on the chunk size).
     inputs = make_inputs(1)
     requests = [[(1, (0,)), (2, (1, 2))]]
     explainer = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16)
@@ -308,10 +314,10 @@ def test_out_of_range_class_raises_engine_input_error(classifier):
         )
 
 
-def test_parameters_report_both_stages_and_chunk_size(classifier):
+def test_parameters_report_both_stages_but_not_the_chunk_size(classifier):
+    # The chunk size does not change the maps, so it is not a parameter of the result.
     parameters = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16).parameters(classifier)
     assert parameters == {
         "stage1": {"num_masks": 24, "grid": 3, "keep_probability": 0.4, "seed": 2},
         "stage2": {"num_masks": 20, "grid": 4, "keep_probability": 0.2, "seed": 9},
-        "chunk_size": 16,
     }
