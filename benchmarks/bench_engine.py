@@ -3,7 +3,8 @@
 Usage: ``.venv/bin/python benchmarks/bench_engine.py [--images N] [--rise-masks 256,128]
 [--device auto]``
 
-What is compared, per image, on the embedded EfficientNet-Lite0 with K = min(5, Cum(0.95)):
+What is compared, per image, on the embedded EfficientNet-Lite0 with its latent tree and a
+fixed K = 5 top classes:
 
 - Grad-CAM. Ours: every base map of the requested methods from one forward and one batched
   backward. Naive (the reference code's cost): one forward + one backward at batch size 1
@@ -36,6 +37,7 @@ from explain_engine.explainers.rise import RISE
 from explain_engine.images import load_image
 from explain_engine.models import Classifier, load_classifier
 from explain_engine.runtime import tune_cpu_allocator
+from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
 from explain_engine.wox import METHODS
 
@@ -144,7 +146,7 @@ def main() -> None:
     def run(
         explainer: BaseExplainer, methods: tuple[str, ...], repeats: int = 1
     ) -> Callable[[], object]:
-        settings = ExplanationSettings(methods=methods, tree=tree)
+        settings = ExplanationSettings(methods=methods, tree=tree, top_k=TopKRule(5, None))
         batch = images * repeats
         return lambda: [explain_batch(classifier, [image], explainer, settings) for image in batch]
 
