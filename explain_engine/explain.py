@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import BaseExplainer, Request
-from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE
 from explain_engine.models import Classifier
 from explain_engine.results import ImageExplanation, TopClass
 from explain_engine.targets import Compound, TopKRule, check_classes
@@ -32,7 +29,7 @@ class ExplanationSettings:
         methods: WOX method names, any of :data:`explain_engine.wox.METHODS`.
         top_k: how many top classes to explain.
         tree: latent tree for the confusion clusters; None → every class its own cluster
-            (CWOX-2s then equals CWOX-1sA in its class maps' contrasts).
+            (the CWOX-2s cluster maps are then the CWOX-1sA maps).
         cluster_level: tree level at which clusters are cut (1 in the paper).
         options: how base maps are combined (paper defaults).
         classes: explain exactly these class indices instead of the top-K (e.g. a confusing
@@ -61,14 +58,6 @@ class ExplanationSettings:
         if self.tree is None:
             return singleton_clusters(top, probabilities)
         return self.tree.clusters(top, probabilities, level=self.cluster_level)
-
-
-def make_explainer(name: str) -> BaseExplainer:
-    """``"gradcam"`` or ``"rise"`` with default settings."""
-    explainers = {"gradcam": GradCAM, "rise": RISE}
-    if name not in explainers:
-        raise EngineInputError(f"explainer {name!r}: unknown (expected gradcam or rise)")
-    return explainers[name]()
 
 
 def explain_batch(

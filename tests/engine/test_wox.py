@@ -602,3 +602,13 @@ def test_rise_masked_passes_are_shared_by_all_methods(classifier, costs):
     for result in results:
         assert set(result.methods) == set(METHODS)
         assert all(m.explainer == "rise" for m in result.methods.values())
+
+
+def test_without_a_tree_cwox_2s_cluster_maps_are_the_cwox_1sa_maps():
+    two_stage = combine_with_requested_maps_only(Cwox2s(), TOP, SINGLETONS)
+    one_stage = combine_with_requested_maps_only(Cwox1sA(), TOP, SINGLETONS)
+    clusters = two_stage.cluster_maps()
+    assert [h.target for h in clusters] == [h.target for h in one_stage.maps]
+    for cluster_map, class_map in zip(clusters, one_stage.maps, strict=True):
+        assert torch.equal(cluster_map.values, class_map.values)
+        assert cluster_map.foil == class_map.foil
