@@ -1,0 +1,32 @@
+"""The study platform's data: see ``docs`` in ``../shared/docs/DESIGN.md`` ("Study platform").
+
+- :mod:`studies.models.study` — Study, Condition, ParticipantGroup, InstructionImage.
+- :mod:`studies.models.stimuli` — StimulusManifest, StimulusItem, HeatmapSet.
+- :mod:`studies.models.participants` — Participant, ExternalIdentity, Invite, ConsentDecline,
+  Trial.
+"""
+
+from studies.models.participants import (
+    ConsentDecline,
+    ExternalIdentity,
+    Invite,
+    Participant,
+    Trial,
+)
+from studies.models.stimuli import HeatmapSet, StimulusItem, StimulusManifest
+from studies.models.study import Condition, InstructionImage, ParticipantGroup, Study
+
+__all__ = [
+    "Condition",
+    "ConsentDecline",
+    "ExternalIdentity",
+    "HeatmapSet",
+    "InstructionImage",
+    "Invite",
+    "Participant",
+    "ParticipantGroup",
+    "StimulusItem",
+    "StimulusManifest",
+    "Study",
+    "Trial",
+]

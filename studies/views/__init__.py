@@ -1,0 +1,2 @@
+"""Views: the landing page (:mod:`site`), the participant flow (:mod:`participant`) and the
+pictures participants and researchers see (:mod:`pictures`)."""
