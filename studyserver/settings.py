@@ -1,30 +1,65 @@
 """Settings of the study server, read from environment variables.
 
-- ``DJANGO_SECRET_KEY``: required when ``DJANGO_DEBUG`` is off.
-- ``DJANGO_DEBUG``: ``1`` (default, for the demo) or ``0``.
+- ``DJANGO_DEBUG``: ``1`` turns debugging on; off unless set.
+- ``DJANGO_SECRET_KEY``: the signing key. When unset, a random key is created once and kept in
+  ``CWOX_SECRET_KEY_FILE`` (default ``./.secret_key``, mode 0600), so the embedded demo needs no
+  configuration and never runs on a published key.
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated (default ``localhost,127.0.0.1``).
-- ``DATABASE_URL``: e.g. ``postgres://user@127.0.0.1:5432/cwox``; SQLite file in the project
-  folder by default.
-- ``CWOX_MEDIA_ROOT``: where uploaded and pregenerated stimuli live (default ``./media``).
+- ``DJANGO_CSRF_TRUSTED_ORIGINS``: comma-separated origins, e.g. ``https://study.example.org``.
+- ``DJANGO_HTTPS``: ``1`` when served over HTTPS: secure cookies, HSTS, redirect to HTTPS.
+- ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/cwox``; SQLite file in the
+  project folder by default.
+- ``CWOX_MEDIA_ROOT``: where stimulus files live (default ``./media``); never served publicly.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    path = Path(os.environ.get("CWOX_SECRET_KEY_FILE", BASE_DIR / ".secret_key"))
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+DEBUG = _flag("DJANGO_DEBUG")
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = _list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = _list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+HTTPS = _flag("DJANGO_HTTPS")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,6 +124,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# WhiteNoise serves the collected files (``manage.py collectstatic``) and, when they were not
+# collected (the demo, tests), the files of the apps' static folders.
+WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("CWOX_MEDIA_ROOT", BASE_DIR / "media"))
 
