@@ -1,8 +1,9 @@
 """Seeded randomization: balanced assignment to conditions and each participant's schedule.
 
 Everything drawn is stored (the participant's condition, seed and assignment number; every
-trial's item, block, sides), so a session can be reconstructed; the generators are seeded from
-the study's seed, so the same arrivals give the same draws.
+trial's item, block, sides), so a session can be reconstructed. The generators are seeded from
+the study's seed, the group's slug and the participant's assignment number in the group, so a
+copy of a study with the same seed and the same arrivals makes the same draws.
 """
 
 from __future__ import annotations
@@ -72,12 +73,12 @@ def assign(participant: Participant, group: ParticipantGroup) -> Participant:
         number = (
             Participant.objects.filter(group=group, assignment_number__isnull=False).count() + 1
         )
-        chooser = random.Random(derived_seed(study.seed, "assign", group.pk, number))
+        chooser = random.Random(derived_seed(study.seed, "assign", group.slug, number))
         participant.group = group
         participant.condition = Condition.objects.get(pk=chooser.choice(candidates))
         participant.assignment_number = number
         participant.assigned_at = timezone.now()
-        participant.seed = derived_seed(study.seed, "participant", participant.pk)
+        participant.seed = derived_seed(study.seed, "participant", group.slug, number)
         participant.stage = Participant.Stage.INSTRUCTIONS
         participant.save()
         Trial.objects.bulk_create(draw_trials(participant))
