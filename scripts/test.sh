@@ -13,4 +13,5 @@ echo "database: ${DATABASE_URL:-SQLite}"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python manage.py check
+.venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python -m pytest "$@"

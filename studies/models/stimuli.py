@@ -52,7 +52,7 @@ class StimulusItem(StudyPart):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     manifest = models.ForeignKey(
-        StimulusManifest, null=True, blank=True, on_delete=models.PROTECT, related_name="items"
+        StimulusManifest, null=True, blank=True, on_delete=models.RESTRICT, related_name="items"
     )
     key = models.SlugField(max_length=120, help_text="Unique within the study.")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.TEST)

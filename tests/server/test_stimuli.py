@@ -154,3 +154,20 @@ def test_back_to_draft_only_without_participants(tmp_path):
     flow.consent(study, study.groups.first())
     with pytest.raises(ValidationError, match="has participants"):
         reopen_as_draft(study)
+
+
+def test_import_stimuli_command(draft, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    folder = write_manifest(tmp_path / "m", training=0, test=3, attention=0)
+    _edit_manifest(folder, lambda d: [item.pop("role") for item in d["items"]])
+    call_command("import_stimuli", "draft", str(folder / "manifest.json"), training=1)
+    assert sorted(StimulusItem.objects.values_list("role", flat=True)) == [
+        "test",
+        "test",
+        "training",
+    ]
+    with pytest.raises(CommandError, match="nothing imported: the study already has items"):
+        call_command("import_stimuli", "draft", str(folder))
+    with pytest.raises(CommandError, match="no study"):
+        call_command("import_stimuli", "missing", str(folder))

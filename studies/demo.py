@@ -1,0 +1,161 @@
+"""The demo study: the paper's matching study (Section 5.2) on photographs every install has.
+
+Pipeline (each step resumes when run again): write the demo photographs and the attention-check
+composites (:mod:`explain_engine.demo_photos`) → choose a confusing pair per image with the
+embedded EfficientNet-Lite0 and its latent tree (``python -m explain_engine pairs``) →
+pregenerate the SWOX, CWOX-1sB and CWOX-2s heatmaps (``python -m explain_engine pregenerate``)
+→ create the study with the paper's conditions and groups, import both manifests, open it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from explain_engine import demo_photos
+from explain_engine.cli import main as engine
+from studies.lifecycle import open_study
+from studies.models import Condition, ParticipantGroup, Study
+from studies.models.study import DEFAULT_CONDITIONS
+from studies.stimuli_import import import_manifest
+
+SLUG = "demo"
+METHODS = ",".join(method for _, method in DEFAULT_CONDITIONS)
+TRAINING_ITEMS = 3
+TEST_TRIALS = 10
+PER_PAIR = 4
+ATTENTION_POSITION = 6
+
+TEXTS = {
+    "consent_text": (
+        "This is a study of how people read explanations of an image classifier, a computer "
+        "program that names what a photograph shows.\n\n"
+        "You will see photographs and coloured heatmaps and answer about 15 short questions; "
+        "it takes about 10 minutes. Taking part is voluntary and you can stop at any time by "
+        "closing the page. We store your answers, your confidence ratings and how long you "
+        "took, under a random code; we do not store your name or contact details.\n\n"
+        "Do you agree to take part?"
+    ),
+    "instructions": (
+        "An image classifier looked at each photograph and hesitated between two labels, for "
+        "example “tiger cat” and “tabby”. For each label, a heatmap shows which parts of the "
+        "photograph made the classifier think of that label: bright (yellow) areas mattered "
+        "most, dark areas least. Some pages also show a heatmap of both labels together.\n\n"
+        "Your task: match each of the two heatmaps to its label, then say how sure you are, "
+        "from 1 (not sure) to 5 (completely sure).\n\n"
+        "You start with a few practice questions; after each one we show you the right "
+        "answer. Then the real questions follow, without feedback. Look carefully: there is "
+        "no time limit."
+    ),
+    "debrief_text": (
+        "Thank you for taking part. The heatmaps you saw were made by different explanation "
+        "methods (SWOX, CWOX-1sB and CWOX-2s; see “Two-Stage Holistic and Contrastive "
+        "Explanation of Image Classification”). Each participant saw one method; we compare "
+        "how often people match the heatmaps correctly with each method."
+    ),
+}
+GROUPS = (
+    ("expert", "I have trained or studied deep neural networks (e.g. a CNN)."),
+    ("non-expert", "I have no experience with training deep learning models."),
+)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How the demo's heatmaps are made: ``explainer`` is ``gradcam`` or ``rise``."""
+
+    work: Path
+    explainer: str = "gradcam"
+    device: str = "auto"
+    rise_masks: int | None = None
+
+
+def _run_engine(arguments: list[str], say: Callable[[str], None]) -> None:
+    """Run an engine command; its exit status 1 (some images skipped) is reported, not fatal."""
+    captured = io.StringIO()
+    with redirect_stdout(captured), warnings.catch_warnings():
+        # The attention tree holds only the attention pair: other top classes of the
+        # composites are single-class clusters by design.
+        warnings.filterwarnings("ignore", message=r"class \d+ is not in the latent tree")
+        status = engine(arguments)
+    if status not in (0, 1):
+        raise RuntimeError(
+            f"python -m explain_engine {' '.join(arguments)} failed:\n{captured.getvalue()}"
+        )
+    say(captured.getvalue().strip().splitlines()[-1] if captured.getvalue().strip() else "")
+
+
+def pregenerate_stimuli(settings: DemoSettings, say: Callable[[str], None]) -> tuple[Path, Path]:
+    """Photographs → pairs → heatmaps; returns the main and the attention-check stimulus
+    folders (each holds a manifest.json)."""
+    work = settings.work
+    photos = work / "photos"
+    attention = work / "attention-photos"
+    demo_photos.write_demo_photos(photos)
+    demo_photos.write_attention_photos(attention)
+    attention_tree = work / "attention-tree.json"
+    demo_photos.attention_tree().save(attention_tree)
+    say("choosing confusing pairs with the embedded classifier and its latent tree")
+    common = ["--device", settings.device]
+    _run_engine(
+        ["pairs", str(photos), "--out", str(work / "pairs.json"), "--per-pair", str(PER_PAIR)]
+        + common,
+        say,
+    )
+    _run_engine(
+        ["pairs", str(attention), "--out", str(work / "attention-pairs.json")]
+        + ["--tree", str(attention_tree), "--per-pair", str(len(demo_photos.ATTENTION_PAIRS))]
+        + common,
+        say,
+    )
+    explainer = ["--explainer", settings.explainer, "--methods", METHODS] + common
+    if settings.rise_masks:
+        explainer += ["--rise-masks", str(settings.rise_masks)]
+    say(f"pregenerating heatmaps with {settings.explainer} (finished items are kept)")
+    stimuli, checks = work / "stimuli", work / "attention-stimuli"
+    _run_engine(
+        ["pregenerate", str(work / "pairs.json"), "--out", str(stimuli)]
+        + ["--roles", f"training={TRAINING_ITEMS}"]
+        + explainer,
+        say,
+    )
+    _run_engine(
+        ["pregenerate", str(work / "attention-pairs.json"), "--out", str(checks)]
+        + ["--roles", f"attention={len(demo_photos.ATTENTION_PAIRS)}"]
+        + explainer,
+        say,
+    )
+    return stimuli, checks
+
+
+def create_demo_study(stimuli: Path, checks: Path) -> Study:
+    """The open demo study built from the two stimulus folders."""
+    with transaction.atomic():
+        study = Study.objects.create(
+            title="Matching heatmaps to labels (CWOX demo)",
+            slug=SLUG,
+            completion_code="CWOXDEMO",
+            training_trials=TRAINING_ITEMS,
+            test_trials=TEST_TRIALS,
+            attention_check_positions=[ATTENTION_POSITION],
+            max_failed_attention_checks=0,
+            seed=2026,
+            **TEXTS,
+        )
+        for position, (name, method) in enumerate(DEFAULT_CONDITIONS):
+            Condition.objects.create(study=study, name=name, method=method, position=position)
+        for position, (slug, answer) in enumerate(GROUPS):
+            ParticipantGroup.objects.create(
+                study=study, name=slug, slug=slug, question_label=answer, position=position
+            )
+        import_manifest(study, stimuli)
+        import_manifest(study, checks)
+        open_study(study)
+    study.refresh_from_db()
+    return study
