@@ -157,7 +157,10 @@ class Trial(models.Model):
     shown_at = models.DateTimeField(null=True, blank=True, help_text="Server clock, first shown.")
     answered_at = models.DateTimeField(null=True, blank=True, help_text="Server clock.")
     client_response_ms = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Measured in the browser from display to submit."
+        null=True,
+        blank=True,
+        help_text="Measured in the browser from the page's last display to submit (a reload "
+        "restarts it; answered_at - shown_at spans reloads, on the server clock).",
     )
     feedback_seen_at = models.DateTimeField(null=True, blank=True)
 

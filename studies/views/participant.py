@@ -10,6 +10,7 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studies import flow
@@ -129,6 +130,7 @@ def participant_view(
 
 
 @require_http_methods(["GET"])
+@never_cache
 @participant_view
 def participant_page(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Whatever the participant is at now."""

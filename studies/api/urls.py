@@ -1,0 +1,45 @@
+"""Routes of the API, included under ``/api/`` (namespace ``api``).
+
+``router`` holds every resource endpoint: ``RESOURCES`` lists them as (URL prefix, viewset,
+route basename). The results endpoints (analysis tables) are added the same way: a read-only
+viewset in its own module, one more entry in ``RESOURCES``; the schema and the browsable root
+pick it up without other changes. ``/api/schema/`` serves the OpenAPI document and
+``/api/docs/`` its Swagger UI; like every endpoint, both require a staff user.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+from rest_framework.viewsets import GenericViewSet
+
+from studies.api import views
+
+app_name = "api"
+
+RESOURCES: tuple[tuple[str, type[GenericViewSet], str], ...] = (
+    ("studies", views.StudyViewSet, "study"),
+    ("conditions", views.ConditionViewSet, "condition"),
+    ("groups", views.GroupViewSet, "group"),
+    ("items", views.ItemViewSet, "item"),
+    ("participants", views.ParticipantViewSet, "participant"),
+    ("trials", views.TrialViewSet, "trial"),
+)
+
+
+def build_router(resources: tuple[tuple[str, type[GenericViewSet], str], ...]) -> DefaultRouter:
+    """A router with the browsable API root and one list/detail route pair per resource."""
+    router = DefaultRouter()
+    for prefix, viewset, basename in resources:
+        router.register(prefix, viewset, basename=basename)
+    return router
+
+
+router = build_router(RESOURCES)
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]
