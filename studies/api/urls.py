@@ -1,10 +1,9 @@
 """Routes of the API, included under ``/api/`` (namespace ``api``).
 
 ``router`` holds every resource endpoint: ``RESOURCES`` lists them as (URL prefix, viewset,
-route basename). The results endpoints (analysis tables) are added the same way: a read-only
-viewset in its own module, one more entry in ``RESOURCES``; the schema and the browsable root
-pick it up without other changes. ``/api/schema/`` serves the OpenAPI document and
-``/api/docs/`` its Swagger UI; like every endpoint, both require a staff user.
+route basename), the result tables (:mod:`studies.api.results`) included. ``/api/schema/``
+serves the OpenAPI document and ``/api/docs/`` its Swagger UI; like every endpoint, both
+require a staff user.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
-from studies.api import views
+from studies.api import results, views
 
 app_name = "api"
 
@@ -25,6 +24,7 @@ RESOURCES: tuple[tuple[str, type[GenericViewSet], str], ...] = (
     ("items", views.ItemViewSet, "item"),
     ("participants", views.ParticipantViewSet, "participant"),
     ("trials", views.TrialViewSet, "trial"),
+    ("results", results.ResultsViewSet, "results"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import Client
@@ -48,10 +49,11 @@ class Command(BaseCommand):
             else reverse("studies:study-link", args=[study.slug])
         )
         rng = random.Random(options["seed"])
+        run = secrets.token_hex(4)
         for number in range(options["n"]):
             bot = Bot(Client(SERVER_NAME="localhost"), accuracy=options["accuracy"], rng=rng)
             try:
-                bot.run(f"{link}?external_id=bot-{options['seed']}-{number}")
+                bot.run(f"{link}?external_id=bot-{run}-{number}")
             except BotError as error:
                 raise CommandError(f"participant {number + 1}: {error}") from error
             self.stdout.write(f"participant {number + 1}/{options['n']}: {bot.answers} answers")

@@ -1,0 +1,264 @@
+"""Pairwise comparisons of conditions within each participant group.
+
+For every group, every pair of conditions (a, b) in the given order (a before b), and each
+measure, one row per test (`COMPARISON_COLUMNS`):
+
+* "welch_t": Welch's t-test on participant means (two-sided); effect size Cohen's d with the
+  pooled sd, d = (mean_a - mean_b) / s_p, and its exact interval from the noncentral t
+  distribution (the noncentrality parameters whose cdf at the observed t is (1±level)/2,
+  divided by sqrt(n_a·n_b / (n_a + n_b)));
+* "mann_whitney_u": Mann-Whitney U on participant means (two-sided, scipy's "auto" method);
+  statistic = U of condition a; effect size rank-biserial r = 2U / (n_a·n_b) - 1, no interval;
+* accuracy only, pooled correctness of all trials in a 2×2 table (a/b × correct/wrong):
+  "chi_square" (Pearson with Yates' continuity correction, df 1), or "fisher_exact" when any
+  expected count is < 5 (statistic = sample odds ratio); effect size Cohen's h =
+  2·asin(sqrt(p_a)) - 2·asin(sqrt(p_b)) with the normal-approximation interval
+  h ± z·sqrt(1/n_a + 1/n_b) (n = trials; this ignores clustering within participants).
+
+`p_holm` is Holm's step-down adjustment across the pairs of one group, measure and test family
+(Welch; Mann-Whitney; pooled chi-square/Fisher), over the pairs that have a p-value. Every
+test needs at least 2 participants in each condition; otherwise its statistics are NaN.
+"""
+
+import itertools
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .intervals import MIN_PARTICIPANTS
+
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "group",
+    "measure",
+    "condition_a",
+    "condition_b",
+    "test",
+    "n_participants_a",
+    "n_participants_b",
+    "n_trials_a",
+    "n_trials_b",
+    "mean_a",
+    "mean_b",
+    "difference",
+    "statistic",
+    "df",
+    "p_value",
+    "p_holm",
+    "effect_size",
+    "effect",
+    "effect_ci_low",
+    "effect_ci_high",
+)
+_FAMILY = {
+    "welch_t": "welch_t",
+    "mann_whitney_u": "mann_whitney_u",
+    "chi_square": "pooled",
+    "fisher_exact": "pooled",
+}
+_MIN_EXPECTED = 5
+_MAX_BRACKET_STEPS = 60
+
+
+def _ncp_for_cdf(t_observed: float, df: float, target: float) -> float:
+    """The noncentrality ncp with nct.cdf(t_observed, df, ncp) == target (cdf falls in ncp)."""
+
+    def gap(ncp: float) -> float:
+        return stats.nct.cdf(t_observed, df, ncp) - target
+
+    step = 1.0
+    for _ in range(_MAX_BRACKET_STEPS):
+        low, high = t_observed - step, t_observed + step
+        if gap(low) > 0 > gap(high):
+            return optimize.brentq(gap, low, high, xtol=1e-10)
+        step *= 2
+    return np.nan
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: with p sorted ascending, the i-th (1-based) is
+    max over j <= i of min(1, (m - j + 1)·p_(j)), returned in the input order.
+
+    Same values as `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`, which
+    is not used because it runs a full `gc.collect()` on every call (~70 ms here, one call per
+    test family, more inside a large web process).
+    """
+    p = np.asarray(p_values, dtype="float64")
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (len(p) - np.arange(len(p))) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Cohen's d of a vs b with the pooled sd and its noncentral-t interval.
+
+    Returns (d, low, high); all NaN when either sample has < 2 values or the pooled sd is 0.
+    """
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    n_a, n_b = len(a), len(b)
+    if min(n_a, n_b) < MIN_PARTICIPANTS:
+        return np.nan, np.nan, np.nan
+    df = n_a + n_b - 2
+    pooled_sd = np.sqrt(((n_a - 1) * a.var(ddof=1) + (n_b - 1) * b.var(ddof=1)) / df)
+    if pooled_sd == 0:
+        return np.nan, np.nan, np.nan
+    d = (a.mean() - b.mean()) / pooled_sd
+    scale = np.sqrt(n_a * n_b / (n_a + n_b))
+    t_observed = d * scale
+    low = _ncp_for_cdf(t_observed, df, (1 + level) / 2) / scale
+    high = _ncp_for_cdf(t_observed, df, (1 - level) / 2) / scale
+    return float(d), float(low), float(high)
+
+
+def cohens_h(
+    successes_a: int, n_a: int, successes_b: int, n_b: int, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Cohen's h of two proportions with the interval h ± z·sqrt(1/n_a + 1/n_b)."""
+    h = 2 * np.arcsin(np.sqrt(successes_a / n_a)) - 2 * np.arcsin(np.sqrt(successes_b / n_b))
+    half = stats.norm.ppf((1 + level) / 2) * np.sqrt(1 / n_a + 1 / n_b)
+    return float(h), float(h - half), float(h + half)
+
+
+def pooled_test_name(successes_a: int, n_a: int, successes_b: int, n_b: int) -> str:
+    """ "fisher_exact" when any expected count of the 2×2 table is < 5, else "chi_square"."""
+    if min(n_a, n_b) == 0:
+        return "fisher_exact"
+    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
+    too_small = (stats.contingency.expected_freq(table) < _MIN_EXPECTED).any()
+    return "fisher_exact" if too_small else "chi_square"
+
+
+def pooled_correctness_test(
+    successes_a: int, n_a: int, successes_b: int, n_b: int
+) -> tuple[str, float, float, float]:
+    """Chi-square (Yates) or, when an expected count is < 5, Fisher's exact test of a 2×2
+    table. Returns (test name, statistic, df (NaN for Fisher), p-value)."""
+    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
+    if pooled_test_name(successes_a, n_a, successes_b, n_b) == "fisher_exact":
+        result = stats.fisher_exact(table)
+        return "fisher_exact", float(result.statistic), np.nan, float(result.pvalue)
+    result = stats.chi2_contingency(table, correction=True)
+    return "chi_square", float(result.statistic), float(result.dof), float(result.pvalue)
+
+
+def _participant_tests(a: np.ndarray, b: np.ndarray, level: float) -> list[dict]:
+    enough = min(len(a), len(b)) >= MIN_PARTICIPANTS
+    welch = {"test": "welch_t", "effect_size": "cohens_d"}
+    mwu = {"test": "mann_whitney_u", "effect_size": "rank_biserial"}
+    if not enough:
+        return [welch, mwu]
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t_result = stats.ttest_ind(a, b, equal_var=False)
+    d, d_low, d_high = cohens_d(a, b, level)
+    welch.update(
+        statistic=t_result.statistic,
+        df=t_result.df,
+        p_value=t_result.pvalue,
+        effect=d,
+        effect_ci_low=d_low,
+        effect_ci_high=d_high,
+    )
+    u_result = stats.mannwhitneyu(a, b, alternative="two-sided")
+    mwu.update(
+        statistic=u_result.statistic,
+        p_value=u_result.pvalue,
+        effect=2 * u_result.statistic / (len(a) * len(b)) - 1,
+    )
+    return [welch, mwu]
+
+
+def compare_conditions(
+    trials: pd.DataFrame,
+    participants: pd.DataFrame,
+    *,
+    conditions: Sequence[str],
+    groups: Sequence[str],
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """All pairwise condition comparisons within each group (see the module docstring).
+
+    Args:
+        trials: analysed test trials (`Exclusions.trials`).
+        participants: analysed participants (not excluded rows of `Exclusions.participants`).
+        conditions, groups: order of pairs and rows.
+        level: confidence level of the effect-size intervals.
+
+    Returns:
+        One row per group × measure × pair × test with `COMPARISON_COLUMNS`; mean_a/mean_b
+        are means of participant means for the participant-level tests and pooled shares of
+        correct trials for the pooled test.
+    """
+    rows = []
+    for group in groups:
+        in_group = participants[participants["group"] == group]
+        for condition_a, condition_b in itertools.combinations(conditions, 2):
+            cell_a = in_group[in_group["condition"] == condition_a]
+            cell_b = in_group[in_group["condition"] == condition_b]
+            pair = {"group": group, "condition_a": condition_a, "condition_b": condition_b}
+            for measure, column, count in (
+                ("accuracy", "accuracy", "n_test_trials"),
+                ("confidence", "mean_confidence", "n_rated"),
+            ):
+                a = cell_a[column].dropna().to_numpy(dtype="float64")
+                b = cell_b[column].dropna().to_numpy(dtype="float64")
+                base = {
+                    **pair,
+                    "measure": measure,
+                    "n_participants_a": len(a),
+                    "n_participants_b": len(b),
+                    "n_trials_a": int(cell_a[count].sum()),
+                    "n_trials_b": int(cell_b[count].sum()),
+                    "mean_a": a.mean() if len(a) else np.nan,
+                    "mean_b": b.mean() if len(b) else np.nan,
+                }
+                rows.extend({**base, **test} for test in _participant_tests(a, b, level))
+                if measure == "accuracy":
+                    rows.append(_pooled_row(base, cell_a, cell_b, level))
+    out = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    out["difference"] = out["mean_a"] - out["mean_b"]
+    out["p_holm"] = np.nan
+    family = out["test"].map(_FAMILY)
+    for _, index in out.groupby([out["group"], out["measure"], family]).groups.items():
+        p = out.loc[index, "p_value"].dropna()
+        if len(p):
+            out.loc[p.index, "p_holm"] = holm(p.to_numpy())
+    text = ["group", "measure", "condition_a", "condition_b", "test", "effect_size"]
+    counts = ["n_participants_a", "n_participants_b", "n_trials_a", "n_trials_b"]
+    numbers = [c for c in COMPARISON_COLUMNS if c not in text and c not in counts]
+    return out.astype(
+        {
+            **dict.fromkeys(text, "str"),
+            **dict.fromkeys(counts, "int64"),
+            **dict.fromkeys(numbers, "float64"),
+        }
+    )
+
+
+def _pooled_row(base: dict, cell_a: pd.DataFrame, cell_b: pd.DataFrame, level: float) -> dict:
+    successes_a, n_a = int(cell_a["n_correct"].sum()), int(cell_a["n_test_trials"].sum())
+    successes_b, n_b = int(cell_b["n_correct"].sum()), int(cell_b["n_test_trials"].sum())
+    row = {
+        **base,
+        "test": pooled_test_name(successes_a, n_a, successes_b, n_b),
+        "effect_size": "cohens_h",
+        "mean_a": successes_a / n_a if n_a else np.nan,
+        "mean_b": successes_b / n_b if n_b else np.nan,
+    }
+    if min(base["n_participants_a"], base["n_participants_b"]) < MIN_PARTICIPANTS:
+        return row
+    _, statistic, df, p_value = pooled_correctness_test(successes_a, n_a, successes_b, n_b)
+    h, h_low, h_high = cohens_h(successes_a, n_a, successes_b, n_b, level)
+    row.update(
+        statistic=statistic,
+        df=df,
+        p_value=p_value,
+        effect=h,
+        effect_ci_low=h_low,
+        effect_ci_high=h_high,
+    )
+    return row
