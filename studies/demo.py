@@ -22,7 +22,7 @@ from explain_engine import demo_photos
 from explain_engine.cli import main as engine
 from studies.lifecycle import open_study
 from studies.models import Condition, ParticipantGroup, Study
-from studies.models.study import DEFAULT_CONDITIONS
+from studies.models.study import DEFAULT_CONDITIONS, DEFAULT_GROUPS
 from studies.stimuli_import import import_manifest
 
 SLUG = "demo"
@@ -60,10 +60,6 @@ TEXTS = {
         "how often people match the heatmaps correctly with each method."
     ),
 }
-GROUPS = (
-    ("expert", "I have trained or studied deep neural networks (e.g. a CNN)."),
-    ("non-expert", "I have no experience with training deep learning models."),
-)
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,7 @@ def create_demo_study(stimuli: Path, checks: Path) -> Study:
         )
         for position, (name, method) in enumerate(DEFAULT_CONDITIONS):
             Condition.objects.create(study=study, name=name, method=method, position=position)
-        for position, (slug, answer) in enumerate(GROUPS):
+        for position, (slug, answer) in enumerate(DEFAULT_GROUPS):
             ParticipantGroup.objects.create(
                 study=study, name=slug, slug=slug, question_label=answer, position=position
             )

@@ -110,6 +110,8 @@ def consent(
     try:
         with transaction.atomic():
             participant = Participant.objects.create(study=study, invite=invite)
+            if invite is not None:
+                Invite.objects.filter(pk=invite.pk).update(used_at=participant.consented_at)
             if recruitment is not None:
                 ExternalIdentity.objects.create(
                     participant=participant,

@@ -64,7 +64,7 @@ def open_study(study: Study) -> None:
         study = Study.objects.select_for_update().get(pk=study.pk)
         if study.status == Study.Status.OPEN:
             return
-        if study.is_draft:
+        if study.is_draft or study.frozen_manifest is None:
             if problems := problems_opening(study):
                 raise ValidationError(f"“{study}” cannot open yet: " + "; ".join(problems) + ".")
             study.frozen_manifest = freeze_snapshot(study)
@@ -75,7 +75,9 @@ def open_study(study: Study) -> None:
 
 
 def close_study(study: Study) -> None:
-    """Stop the study: links and participant pages answer that it is closed."""
+    """Stop an open study: links and participant pages answer that it is closed."""
+    if study.is_draft:
+        raise ValidationError(f"“{study}” is a draft: only an open study can be closed.")
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED, closed_at=timezone.now())
 
 

@@ -16,10 +16,12 @@ def participant_links(study: Study, base_url: str) -> list[tuple[str, str]]:
     """(label, absolute URL): the study link (asks the group), then one link per group."""
     base = base_url.rstrip("/")
     links = [
-        ("study link (asks the group)", base + reverse("studies:study-link", args=[study.slug]))
+        (
+            "Study link (asks the group question)",
+            base + reverse("studies:study-link", args=[study.slug]),
+        )
     ]
-    links += [
-        (f"group {group.name}", base + reverse("studies:group-link", args=[study.slug, group.slug]))
-        for group in study.groups.all()
-    ]
+    for group in study.groups.all():
+        path = reverse("studies:group-link", args=[study.slug, group.slug])
+        links.append((f"Group link: {group.name}", base + path))
     return links

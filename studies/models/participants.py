@@ -30,6 +30,9 @@ class Invite(models.Model):
     note = models.CharField(max_length=200, blank=True, help_text="For the researcher only.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When its participant consented."
+    )
 
     class Meta:
         ordering = ("study", "-created_at")

@@ -14,6 +14,13 @@ control arm, as long as every stimulus item has a heatmap set under that name.""
 DEFAULT_CONDITIONS = (("SWOX", "swox"), ("CWOX-1sB", "cwox-1sb"), ("CWOX-2s", "cwox-2s"))
 """The conditions of the paper's matching study (Section 5.2): display name, method."""
 
+DEFAULT_GROUPS = (
+    ("expert", "I have trained or studied deep neural networks (e.g. a CNN)."),
+    ("non-expert", "I have no experience with training deep learning models."),
+)
+"""The participant groups of the paper's study (experts had trained CNNs, non-experts had no
+experience with deep learning): name (and slug), answer to the group question."""
+
 method_name_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]*$", "Use lower-case letters, digits and '-', e.g. cwox-2s."
 )
@@ -140,7 +147,8 @@ class Study(models.Model):
         if not self.is_draft:
             raise StudyFrozenError(
                 f"The study “{self}” is {self.get_status_display().lower()}: its {what} are "
-                "frozen. Copy the study into a new draft to change them."
+                "frozen. Back to draft is possible while nobody has taken part; otherwise create "
+                "a new study."
             )
 
 

@@ -56,6 +56,9 @@ def invite_link(request: HttpRequest, token: str) -> HttpResponse:
     if invite.is_expired:
         error = FlowError(410, "This link has expired", "Please contact the researcher.")
         return problem(request, error)
+    if invite.used_at is not None:
+        error = FlowError(410, "This link was already used", "Please contact the researcher.")
+        return problem(request, error)
     return _landing(request, invite.study, invite=invite)
 
 

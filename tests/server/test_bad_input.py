@@ -139,6 +139,10 @@ def test_invite_is_used_once_and_then_resumes(client, study):
     assert again.headers["Location"] == first.headers["Location"]
     participant = Participant.objects.get()
     assert (participant.invite, participant.group) == (invite, group)
+    participant.delete()  # a withdrawal: the invite does not start a new session
+    client.cookies.clear()
+    assert client.get(link).status_code == 410
+    assert not Participant.objects.exists()
 
 
 def test_pictures_only_for_the_participants_own_trials(client, study):
