@@ -9,24 +9,20 @@ pregenerate the SWOX, CWOX-1sB and CWOX-2s heatmaps (``python -m explain_engine 
 
 from __future__ import annotations
 
-import io
-import warnings
-from collections.abc import Callable
-from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
 
 from explain_engine import demo_photos
-from explain_engine.cli import main as engine
 from studies.lifecycle import open_study
 from studies.models import Condition, ParticipantGroup, Study
 from studies.models.study import DEFAULT_CONDITIONS, DEFAULT_GROUPS
 from studies.stimuli_import import import_manifest
+from studies.stimuli_pipeline import Say, StimulusJob, build_stimuli
 
 SLUG = "demo"
-METHODS = ",".join(method for _, method in DEFAULT_CONDITIONS)
+METHODS = tuple(method for _, method in DEFAULT_CONDITIONS)
 TRAINING_ITEMS = 3
 TEST_TRIALS = 10
 PER_PAIR = 4
@@ -72,62 +68,42 @@ class DemoSettings:
     rise_masks: int | None = None
 
 
-def _run_engine(arguments: list[str], say: Callable[[str], None]) -> None:
-    """Run an engine command; its exit status 1 (some images skipped) is reported, not fatal."""
-    captured = io.StringIO()
-    with redirect_stdout(captured), warnings.catch_warnings():
-        # The attention tree holds only the attention pair: other top classes of the
-        # composites are single-class clusters by design.
-        warnings.filterwarnings("ignore", message=r"class \d+ is not in the latent tree")
-        status = engine(arguments)
-    if status not in (0, 1):
-        raise RuntimeError(
-            f"python -m explain_engine {' '.join(arguments)} failed:\n{captured.getvalue()}"
-        )
-    say(captured.getvalue().strip().splitlines()[-1] if captured.getvalue().strip() else "")
-
-
-def pregenerate_stimuli(settings: DemoSettings, say: Callable[[str], None]) -> tuple[Path, Path]:
+def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     """Photographs → pairs → heatmaps; returns the main and the attention-check stimulus
     folders (each holds a manifest.json)."""
     work = settings.work
-    photos = work / "photos"
-    attention = work / "attention-photos"
+    photos, attention = work / "photos", work / "attention-photos"
     demo_photos.write_demo_photos(photos)
     demo_photos.write_attention_photos(attention)
     attention_tree = work / "attention-tree.json"
     demo_photos.attention_tree().save(attention_tree)
+    shared = {
+        "explainer": settings.explainer,
+        "device": settings.device,
+        "rise_masks": settings.rise_masks,
+        "methods": METHODS,
+    }
     say("choosing confusing pairs with the embedded classifier and its latent tree")
-    common = ["--device", settings.device]
-    _run_engine(
-        ["pairs", str(photos), "--out", str(work / "pairs.json"), "--per-pair", str(PER_PAIR)]
-        + common,
+    stimuli = build_stimuli(
+        StimulusJob(
+            photos, work / "main", per_pair=PER_PAIR, roles=f"training={TRAINING_ITEMS}", **shared
+        ),
         say,
     )
-    _run_engine(
-        ["pairs", str(attention), "--out", str(work / "attention-pairs.json")]
-        + ["--tree", str(attention_tree), "--per-pair", str(len(demo_photos.ATTENTION_PAIRS))]
-        + common,
+    checks = len(demo_photos.ATTENTION_PAIRS)
+    say("making the attention checks")
+    attention_stimuli = build_stimuli(
+        StimulusJob(
+            attention,
+            work / "attention",
+            tree=attention_tree,
+            per_pair=checks,
+            roles=f"attention={checks}",
+            **shared,
+        ),
         say,
     )
-    explainer = ["--explainer", settings.explainer, "--methods", METHODS] + common
-    if settings.rise_masks:
-        explainer += ["--rise-masks", str(settings.rise_masks)]
-    say(f"pregenerating heatmaps with {settings.explainer} (finished items are kept)")
-    stimuli, checks = work / "stimuli", work / "attention-stimuli"
-    _run_engine(
-        ["pregenerate", str(work / "pairs.json"), "--out", str(stimuli)]
-        + ["--roles", f"training={TRAINING_ITEMS}"]
-        + explainer,
-        say,
-    )
-    _run_engine(
-        ["pregenerate", str(work / "attention-pairs.json"), "--out", str(checks)]
-        + ["--roles", f"attention={len(demo_photos.ATTENTION_PAIRS)}"]
-        + explainer,
-        say,
-    )
-    return stimuli, checks
+    return stimuli, attention_stimuli
 
 
 def create_demo_study(stimuli: Path, checks: Path) -> Study:

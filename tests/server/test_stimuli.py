@@ -171,3 +171,29 @@ def test_import_stimuli_command(draft, tmp_path):
         call_command("import_stimuli", "draft", str(folder))
     with pytest.raises(CommandError, match="no study"):
         call_command("import_stimuli", "missing", str(folder))
+
+
+@pytest.mark.slow
+def test_pregenerate_stimuli_command_from_an_image_folder(draft, tmp_path):
+    """Pairs and Grad-CAM heatmaps on the embedded classifier, then the import, in one go."""
+    from django.core.management import CommandError, call_command
+
+    from explain_engine.demo_photos import PHOTOS, bundled_photo
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("chelsea", "rocket"):
+        (images / f"{name}.png").write_bytes(bundled_photo(*PHOTOS[name]).read_bytes())
+    (images / "broken.png").write_bytes(b"not an image")
+    for name, method in (("SWOX", "swox"), ("CWOX-2s", "cwox-2s")):
+        draft.conditions.create(name=name, method=method)
+    call_command("pregenerate_stimuli", "draft", str(images), training=1, work=tmp_path / "w")
+    items = {item.key: item for item in StimulusItem.objects.all()}
+    assert sorted(items) == ["chelsea", "rocket"]
+    assert sorted(item.role for item in items.values()) == ["test", "training"]
+    chelsea = items["chelsea"]
+    assert {chelsea.class_a_name, chelsea.class_b_name} == {"tiger cat", "tabby"}
+    assert sorted(chelsea.heatmap_sets.values_list("method", flat=True)) == ["cwox-2s", "swox"]
+    assert chelsea.manifest.model["name"] == "efficientnet-lite0"
+    with pytest.raises(CommandError, match="already has items"):
+        call_command("pregenerate_stimuli", "draft", str(images), work=tmp_path / "w")

@@ -1,0 +1,70 @@
+"""``manage.py pregenerate_stimuli STUDY IMAGES_DIR``: pairs, heatmaps and import in one go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from studies.models import Study
+from studies.stimuli_import import ManifestError, import_manifest
+from studies.stimuli_pipeline import EngineJobError, StimulusJob, build_stimuli
+
+
+class Command(BaseCommand):
+    help = (
+        "For a draft study: choose a confusing pair per image of IMAGES_DIR with the embedded "
+        "classifier and its latent tree, pregenerate the heatmaps of every condition's method, "
+        "and import them. Rerunning resumes the engine steps."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("study", help="The study's slug (a draft with its conditions).")
+        parser.add_argument("images", type=Path, help="Folder of images (searched recursively).")
+        parser.add_argument("--explainer", choices=("gradcam", "rise"), default="gradcam")
+        parser.add_argument("--rise-masks", type=int)
+        parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+        parser.add_argument("--model", help="Classifier (default: the embedded one)")
+        parser.add_argument("--tree", type=Path, help="Latent tree (default: the model's own)")
+        parser.add_argument("--per-pair", type=int, default=1, help="Items per class pair.")
+        parser.add_argument("--floor", type=float, default=0.05, help="Least P(c|x) of a class.")
+        parser.add_argument("--training", type=int, default=0, help="Training items (first N).")
+        parser.add_argument(
+            "--work", type=Path, help="Working folder (default: media/work/<study>)."
+        )
+
+    def handle(self, *args, **options) -> None:
+        study = Study.objects.filter(slug=options["study"]).first()
+        if study is None:
+            raise CommandError(f"no study with slug {options['study']!r}")
+        if not study.is_draft:
+            raise CommandError(f"study {study.slug} is {study.status}: its stimuli are frozen")
+        methods = list(study.conditions.values_list("method", flat=True))
+        if not methods:
+            raise CommandError(f"study {study.slug} has no conditions yet")
+        if not options["images"].is_dir():
+            raise CommandError(f"{options['images']} is not a folder")
+        work = options["work"] or Path(settings.MEDIA_ROOT) / "work" / study.slug
+        job = StimulusJob(
+            images=options["images"],
+            work=work,
+            methods=methods,
+            explainer=options["explainer"],
+            device=options["device"],
+            rise_masks=options["rise_masks"],
+            tree=options["tree"],
+            per_pair=options["per_pair"],
+            floor=options["floor"],
+            roles=f"training={options['training']}" if options["training"] else None,
+            model=options["model"],
+        )
+        try:
+            folder = build_stimuli(job, self.stdout.write)
+            items = import_manifest(study, folder)
+        except (EngineJobError, ManifestError) as error:
+            raise CommandError(str(error)) from error
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        self.stdout.write(self.style.SUCCESS(f"imported {len(items)} items into {study}"))
