@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from studies.views import participant, pictures, site
+from studies.views import health, participant, pictures, site
 
 app_name = "studies"
 urlpatterns = [
     path("", site.home, name="home"),
+    path("healthz", health.health, name="health"),
     path("s/<slug:study>/", participant.study_link, name="study-link"),
     path(
         "s/<slug:study>/instructions/<int:image>/",

@@ -6,7 +6,8 @@
   configuration and never runs on a published key.
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated (default ``localhost,127.0.0.1``).
 - ``DJANGO_CSRF_TRUSTED_ORIGINS``: comma-separated origins, e.g. ``https://study.example.org``.
-- ``DJANGO_HTTPS``: ``1`` when served over HTTPS: secure cookies, HSTS, redirect to HTTPS.
+- ``DJANGO_HTTPS``: ``1`` when served over HTTPS: secure cookies, HSTS (with preload unless
+  ``DJANGO_HSTS_PRELOAD=0``), redirect to HTTPS behind a proxy setting ``X-Forwarded-Proto``.
 - ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/cwox``; SQLite file in the
   project folder by default.
 - ``CWOX_MEDIA_ROOT``: where stimulus files live (default ``./media``); never served publicly.
@@ -53,6 +54,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and os.environ.get("DJANGO_HSTS_PRELOAD", "1") == "1"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
@@ -72,6 +74,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "studies",
 ]
 
@@ -159,5 +162,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"SideEnum": "studies.models.participants.SIDES"},
 }
