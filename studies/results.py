@@ -21,6 +21,7 @@ from studies.analysis import (
     plot_summary,
     save_figure,
 )
+from studies.analysis.schema import validate_participants, validate_trials
 from studies.models import Participant, Study, Trial
 from studies.randomization import expire_abandoned
 
@@ -34,62 +35,46 @@ def exclusion_rules(study: Study) -> ExclusionRules:
     )
 
 
+TRIAL_FIELDS = {
+    "participant": "participant_id",
+    "group": "participant__group__name",
+    "condition": "condition__name",
+    "item": "item__key",
+    "block": "block",
+    "position": "position",
+    "is_attention_check": "is_attention_check",
+    "answered": "answered_at",
+    "correct": "correct",
+    "confidence": "confidence",
+    "response_ms": "client_response_ms",
+}
+"""Column of the analysis' trials table → the Trial field it comes from."""
+
+PARTICIPANT_FIELDS = {
+    "participant": "pk",
+    "group": "group__name",
+    "condition": "condition__name",
+    "state": "state",
+}
+"""Column of the analysis' participants table → the Participant field it comes from."""
+
+
 def trial_table(study: Study) -> pd.DataFrame:
     """One row per trial of the study's participants (schema of :mod:`studies.analysis`)."""
-    rows = Trial.objects.filter(participant__study=study).values_list(
-        "participant_id",
-        "participant__group__name",
-        "condition__name",
-        "item__key",
-        "block",
-        "position",
-        "is_attention_check",
-        "answered_at",
-        "correct",
-        "confidence",
-        "client_response_ms",
-    )
-    if not rows:
-        return empty_trials()
-    frame = pd.DataFrame.from_records(
-        list(rows),
-        columns=[
-            "participant",
-            "group",
-            "condition",
-            "item",
-            "block",
-            "position",
-            "is_attention_check",
-            "answered_at",
-            "correct",
-            "confidence",
-            "response_ms",
-        ],
-    )
+    rows = Trial.objects.filter(participant__study=study).values_list(*TRIAL_FIELDS.values())
+    frame = pd.DataFrame.from_records(list(rows), columns=list(TRIAL_FIELDS))
     frame["participant"] = frame["participant"].map(_participant_id)
-    frame["answered"] = frame.pop("answered_at").notna()
-    frame["correct"] = frame["correct"].astype("boolean")
-    frame["confidence"] = frame["confidence"].astype("Int64")
-    frame["response_ms"] = frame["response_ms"].astype("float64")
-    frame["position"] = frame["position"].astype("int64")
-    frame["is_attention_check"] = frame["is_attention_check"].astype(bool)
-    return frame
+    frame["answered"] = frame["answered"].notna()
+    return validate_trials(frame) if len(frame) else empty_trials()
 
 
 def participant_table(study: Study) -> pd.DataFrame:
     """One row per participant who consented (abandoned ones marked first)."""
     expire_abandoned(study)
-    rows = Participant.objects.filter(study=study).values_list(
-        "pk", "group__name", "condition__name", "state"
-    )
-    if not rows:
-        return empty_participants()
-    frame = pd.DataFrame.from_records(
-        list(rows), columns=["participant", "group", "condition", "state"]
-    )
+    rows = Participant.objects.filter(study=study).values_list(*PARTICIPANT_FIELDS.values())
+    frame = pd.DataFrame.from_records(list(rows), columns=list(PARTICIPANT_FIELDS))
     frame["participant"] = frame["participant"].map(_participant_id)
-    return frame
+    return validate_participants(frame) if len(frame) else empty_participants()
 
 
 def _participant_id(pk: int) -> str:
