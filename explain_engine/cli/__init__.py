@@ -6,6 +6,8 @@ Commands:
     build-documents IMAGES_DIR --out F     top-K label documents of every image view
     build-tree DOCS --out TREE             learn a latent tree with HLTA
     evaluate IMAGES_DIR --out DIR          CAUC/CDROP tables of every method (paper Tables 1-3)
+    pairs IMAGES_DIR --out PAIRS.json      choose a confusing pair of classes per image
+    pregenerate PAIRS.json --out DIR       heatmap stimuli + manifest.json for a user study
 
 ``python -m explain_engine COMMAND --help`` lists each command's options. Exit status: 0 on
 success, 1 when some input was skipped (the others are still processed), 2 for a bad option
@@ -18,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from explain_engine.cli import evaluate, explain, offline
+from explain_engine.cli import evaluate, explain, offline, stimuli
 from explain_engine.errors import EngineInputError
 from explain_engine.runtime import tune_cpu_allocator
 
@@ -34,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     explain.add_commands(commands)
     offline.add_commands(commands)
     evaluate.add_commands(commands)
+    stimuli.add_commands(commands)
     args = parser.parse_args(argv)
     tune_cpu_allocator()
     try:

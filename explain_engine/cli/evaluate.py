@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from explain_engine.cli.explain import _explainer, _methods, _tree_file
+from explain_engine.cli.options import build_explainer, parse_methods, tree_file
 from explain_engine.errors import EngineInputError
 from explain_engine.evaluation import evaluate_folder, write_tables
 from explain_engine.metrics import DEFINITIONS, MetricSettings
@@ -79,21 +79,23 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         )
     if args.limit is not None and args.limit < 1:
         raise EngineInputError(f"--limit {args.limit}: expected at least 1")
-    explainers = [_explainer(argparse.Namespace(**{**vars(args), "explainer": n})) for n in names]
-    methods = _methods(args.methods)
+    explainers = [
+        build_explainer(argparse.Namespace(**{**vars(args), "explainer": n})) for n in names
+    ]
+    methods = parse_methods(args.methods)
     metric = MetricSettings(definition=args.metric_definition, step=args.step)
     classifier = load_classifier(args.model, args.weights, args.device)
-    tree_file = _tree_file(args.tree, classifier.default_tree)
+    tree_path = tree_file(args.tree, classifier.default_tree)
     options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     options.pop("run", None)
-    print(f"confusion clusters: {tree_file or 'none (every class is its own cluster)'}")
+    print(f"confusion clusters: {tree_path or 'none (every class is its own cluster)'}")
     summary = evaluate_folder(
         classifier,
         args.images,
         args.out,
         explainers,
         methods=methods,
-        tree=LatentTree.load(tree_file) if tree_file else None,
+        tree=LatentTree.load(tree_path) if tree_path else None,
         cluster_level=args.cluster_level,
         top_k=TopKRule(args.max_k, args.cumulative or None),
         metric=metric,
@@ -101,7 +103,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         settings={
             "options": options,
-            "tree": str(tree_file) if tree_file else None,
+            "tree": str(tree_path) if tree_path else None,
             "seed": args.seed,
         },
     )
