@@ -167,3 +167,45 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"SideEnum": "studies.models.participants.SIDES"},
 }
+
+# ============================================================== Background jobs (Celery) ====
+# Jobs (``studies.jobs``): pregenerate a study's stimuli in chunks shared by GPU workers, build
+# documents, learn a tree, evaluate faithfulness. See docs/background-jobs.md.
+# - ``CELERY_BROKER_URL``: e.g. ``redis://127.0.0.1:6379/0``. Empty (the embedded default): no
+#   broker; jobs run in-process (``manage.py run_job``; the admin runs them in a thread).
+# - ``CELERY_RESULT_BACKEND``: task results (default: the broker). Job state lives in the
+#   database either way (``Job`` / ``JobChunk``).
+# - ``CWOX_JOB_CHUNK_SIZE``: pair items per pregeneration chunk (default 8, one engine batch).
+# - ``CWOX_JOB_TIME_LIMIT``: seconds one chunk may run (default 21600) before it fails.
+# - ``CWOX_JOB_HEARTBEAT_SECONDS`` / ``CWOX_JOB_STALE_SECONDS``: a running chunk's worker
+#   writes a heartbeat this often (default 10); a chunk without one for that long (default 60)
+#   counts as abandoned and may be taken over by another worker.
+# - ``CWOX_BROKER_VISIBILITY_TIMEOUT``: seconds after which Redis hands an unacknowledged task
+#   of a vanished worker to another one (default: the time limit + 10 minutes, so that a task
+#   that is still running is never handed out twice by the broker).
+CWOX_JOB_CHUNK_SIZE = int(os.environ.get("CWOX_JOB_CHUNK_SIZE", "8"))
+CWOX_JOB_TIME_LIMIT = int(os.environ.get("CWOX_JOB_TIME_LIMIT", str(6 * 3600)))
+CWOX_JOB_HEARTBEAT_SECONDS = float(os.environ.get("CWOX_JOB_HEARTBEAT_SECONDS", "10"))
+CWOX_JOB_STALE_SECONDS = float(os.environ.get("CWOX_JOB_STALE_SECONDS", "60"))
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL or None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(
+        os.environ.get("CWOX_BROKER_VISIBILITY_TIMEOUT", str(CWOX_JOB_TIME_LIMIT + 600))
+    ),
+    # How often a worker looks for the tasks of vanished workers (seconds between scans).
+    "unacked_restore_interval": int(os.environ.get("CWOX_BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": 1,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged when done: a dead worker's task returns
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... at once when its pool process is killed
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker reserves one task at a time (long tasks)
+CELERY_TASK_SOFT_TIME_LIMIT = CWOX_JOB_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = CWOX_JOB_TIME_LIMIT + 300
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_TASK_TRACK_STARTED = True
+# ========================================================== end of Background jobs (Celery) ==

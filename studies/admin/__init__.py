@@ -9,10 +9,10 @@ invites and live progress; participants and their trials read-only.
 
 from django.contrib import admin
 
-from studies.admin import participants, stimuli, study
+from studies.admin import jobs, participants, stimuli, study
 
 admin.site.site_header = "CWOX study administration"
 admin.site.site_title = "CWOX studies"
 admin.site.index_title = "Studies, stimuli and participants"
 
-__all__ = ["participants", "stimuli", "study"]
+__all__ = ["jobs", "participants", "stimuli", "study"]

@@ -20,6 +20,7 @@ from studies.admin.common import (
     thumbnail,
 )
 from studies.admin.forms import ConditionForm, ParticipantGroupForm
+from studies.admin.jobs import evaluate_faithfulness, pregenerate_heatmaps
 from studies.admin.study_pages import StudyPagesMixin, change_status
 from studies.models import Condition, InstructionImage, ParticipantGroup, Study
 from studies.models.study import DEFAULT_CONDITIONS, DEFAULT_GROUPS
@@ -77,6 +78,7 @@ class StudyAdmin(StudyPagesMixin, FrozenGuardMixin, admin.ModelAdmin):
     search_fields = ("title", "slug")
     inlines = (ConditionInline, ParticipantGroupInline, InstructionImageInline)
     actions = ("open_studies", "close_studies", "back_to_draft")
+    actions += (pregenerate_heatmaps, evaluate_faithfulness)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ("status", "created_at", "opened_at", "closed_at", "stimuli", "frozen")
     fieldsets = (

@@ -6,6 +6,7 @@
   Trial.
 """
 
+from studies.jobs.models import Job, JobChunk
 from studies.models.participants import (
     ConsentDecline,
     ExternalIdentity,
@@ -23,6 +24,8 @@ __all__ = [
     "HeatmapSet",
     "InstructionImage",
     "Invite",
+    "Job",
+    "JobChunk",
     "Participant",
     "ParticipantGroup",
     "StimulusItem",

@@ -23,6 +23,7 @@ from studies.models import (
     ExternalIdentity,
     HeatmapSet,
     Invite,
+    Job,
     Participant,
     StimulusItem,
     StimulusManifest,
@@ -140,6 +141,11 @@ def test_every_registered_page_renders(admin_client, tmp_path):
     study = make_study(tmp_path)
     simulate(study, 1, "expert")
     Invite.objects.create(study=study)
+    Job.objects.create(
+        kind="build-tree",
+        study=study,
+        parameters={"arguments": ["docs.jsonl", "--out", "{work}/tree.json"]},
+    )
     registered = [model for model in admin.site._registry if model._meta.app_label == "studies"]
     assert {m.__name__ for m in registered} >= {
         "Study",

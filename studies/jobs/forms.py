@@ -1,0 +1,111 @@
+"""The forms behind the study admin's job actions: what a researcher chooses before a job
+starts ("Pregenerate heatmaps", "Evaluate faithfulness"), validated, and the job they create.
+
+Folders are paths on the server: the web server checks that the folder exists, and every
+worker must reach it at the same path (shared storage, see ``docs/background-jobs.md``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+
+from studies.jobs.control import create_job, create_pregeneration
+from studies.jobs.models import Job
+from studies.models import Study
+from studies.models.study import KNOWN_METHODS
+
+EXPLAINERS = (
+    ("gradcam", "Grad-CAM (fast; a CPU will do)"),
+    ("rise", "RISE (as in the paper's study; needs GPU workers)"),
+)
+
+
+class FolderField(forms.CharField):
+    """A folder on the server, returned as an absolute path."""
+
+    def clean(self, value: Any) -> str:
+        text = super().clean(value)
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            raise forms.ValidationError("Give an absolute path, e.g. /data/study-images.")
+        if not path.is_dir():
+            raise forms.ValidationError(f"{path} is not a folder on the server.")
+        return str(path.resolve())
+
+
+class JobForm(forms.Form):
+    """A form whose :meth:`create` makes one job per selected study."""
+
+    images = FolderField(
+        label="Images folder",
+        help_text="A folder on the server (searched recursively) that every worker reaches "
+        "at this path.",
+    )
+    device = forms.CharField(initial="auto", help_text="auto, cpu or cuda.")
+
+    def __init__(self, *args: Any, images: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if images:
+            self.fields["images"].initial = images
+
+    def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
+        raise NotImplementedError
+
+
+class PregenerateForm(JobForm):
+    """Pairs and heatmaps of an image folder for a draft study, in chunks."""
+
+    explainer = forms.ChoiceField(choices=EXPLAINERS, initial="gradcam")
+    training = forms.IntegerField(
+        min_value=0, initial=3, label="Training items", help_text="The first N items train."
+    )
+    chunk_size = forms.IntegerField(
+        min_value=1,
+        label="Items per chunk",
+        help_text="Each chunk is one task for one worker; re-runs skip finished chunks.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["chunk_size"].initial = settings.CWOX_JOB_CHUNK_SIZE
+
+    def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
+        data = self.cleaned_data
+        return create_pregeneration(
+            study,
+            data["images"],
+            user=user,
+            explainer=data["explainer"],
+            training=data["training"],
+            chunk_size=data["chunk_size"],
+            device=data["device"],
+        )
+
+
+class EvaluateForm(JobForm):
+    """CAUC/CDROP of the study's methods on the confusing pairs of an image folder."""
+
+    explainers = forms.MultipleChoiceField(
+        choices=EXPLAINERS, initial=["gradcam"], widget=forms.CheckboxSelectMultiple
+    )
+    limit = forms.IntegerField(
+        min_value=1, required=False, help_text="Evaluate the first N images only (optional)."
+    )
+
+    def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
+        data = self.cleaned_data
+        methods = [
+            method
+            for method in study.conditions.order_by("position").values_list("method", flat=True)
+            if method in KNOWN_METHODS
+        ] or list(KNOWN_METHODS)
+        arguments = [data["images"], "--out", "{work}/evaluation", "--device", data["device"]]
+        arguments += ["--explainers", ",".join(data["explainers"]), "--methods", ",".join(methods)]
+        if data["limit"]:
+            arguments += ["--limit", str(data["limit"])]
+        return create_job(Job.Kind.EVALUATE, {"arguments": arguments}, study=study, user=user)
