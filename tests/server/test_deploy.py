@@ -12,14 +12,20 @@ from django.urls import reverse
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _environment(**settings: str) -> dict[str, str]:
+    """This process's environment without test-only switches (the browser tests set
+    DJANGO_ALLOW_ASYNC_UNSAFE, which the deploy checks rightly refuse), plus ``settings``."""
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {**inherited, **settings}
+
+
 def test_check_deploy_passes_with_production_settings():
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_HTTPS": "1",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
-        "DJANGO_ALLOWED_HOSTS": "study.example.org",
-    }
+    env = _environment(
+        DJANGO_DEBUG="0",
+        DJANGO_HTTPS="1",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(60),
+        DJANGO_ALLOWED_HOSTS="study.example.org",
+    )
     run = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -32,7 +38,7 @@ def test_check_deploy_passes_with_production_settings():
 
 def test_default_settings_fail_the_deploy_checks():
     """Without HTTPS the deploy checks must complain (the test above can fail)."""
-    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_HTTPS": "0"}
+    env = _environment(DJANGO_DEBUG="0", DJANGO_HTTPS="0")
     run = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
