@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from studies.models import (
@@ -136,10 +137,23 @@ def consent(
     return participant
 
 
+TOUCH_INTERVAL = timezone.timedelta(seconds=60)
+"""``last_seen_at`` is rewritten at most this often (the abandonment timeout is minutes)."""
+
+
 def touch(participant: Participant) -> None:
-    """Note that the participant is here now (an abandoned participant is active again)."""
+    """Note that the participant is here now (an abandoned participant is active again).
+
+    To spare a database write per page view, a recent ``last_seen_at`` (newer than
+    ``TOUCH_INTERVAL`` or a tenth of the study's timeout, whichever is shorter) is kept.
+    """
     require_open(participant.study)
-    updates = {"last_seen_at": timezone.now()}
+    now = timezone.now()
+    fresh = min(TOUCH_INTERVAL, participant.study.abandonment_timeout / 10)
+    active = participant.state != Participant.State.ABANDONED
+    if active and now - participant.last_seen_at < fresh:
+        return
+    updates = {"last_seen_at": now}
     if participant.state == Participant.State.ABANDONED:
         updates["state"] = Participant.State.ACTIVE
     Participant.objects.filter(pk=participant.pk).update(**updates)
@@ -165,12 +179,13 @@ def finish_instructions(participant: Participant) -> None:
 def current_trial(participant: Participant) -> Trial | None:
     """The trial the participant is at: an answered training trial whose feedback is still to
     be seen, else the first unanswered trial; None when every trial is done."""
-    pending = participant.trials.filter(
+    trials = participant.trials.select_related("item", "condition").order_by("position")
+    pending = trials.filter(
         block=Trial.Block.TRAINING, answered_at__isnull=False, feedback_seen_at__isnull=True
     ).first()
     if pending is not None:
         return pending
-    return participant.trials.filter(answered_at__isnull=True).first()
+    return trials.filter(answered_at__isnull=True).first()
 
 
 def show(trial: Trial) -> None:
@@ -239,7 +254,7 @@ def submit(participant: Participant, trial_id: str, data: dict[str, str]) -> Tri
         trial.client_response_ms = answer.client_response_ms
         trial.answered_at = timezone.now()
         trial.shown_at = trial.shown_at or trial.answered_at
-        trial.save()
+        trial.save(update_fields=[*ANSWER_FIELDS, "shown_at"])
         _complete_if_done(participant)
     return trial
 
@@ -256,8 +271,21 @@ def acknowledge_feedback(participant: Participant, trial_id: str) -> None:
         _complete_if_done(participant)
 
 
+ANSWER_FIELDS = (
+    "answer_left",
+    "answer_right",
+    "correct",
+    "confidence",
+    "client_response_ms",
+    "answered_at",
+)
+
+
 def _complete_if_done(participant: Participant) -> None:
-    if current_trial(participant) is None:
+    to_do = Q(answered_at__isnull=True) | Q(
+        block=Trial.Block.TRAINING, feedback_seen_at__isnull=True
+    )
+    if not participant.trials.filter(to_do).exists():
         now = timezone.now()
         Participant.objects.filter(pk=participant.pk).update(
             state=Participant.State.COMPLETED,

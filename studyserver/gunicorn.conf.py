@@ -26,21 +26,21 @@ Every setting can be changed from the environment:
 - ``CWOX_CONTROL_SOCKET``: a path for gunicorn's control socket (``gunicornc``); off by default.
 
 Measured with ``benchmarks/bench_server.py`` (100 participants arriving at once, no think time,
-~8,800 requests; gunicorn, PostgreSQL and the load generator share the 2-core machine, so every
-configuration is CPU-bound; see ``benchmarks/README.md``). Requests per second, p95, gunicorn
-CPU per request; runs with little other load on the machine:
+8,776 requests; gunicorn, PostgreSQL and the load generator share the 2-core machine, so every
+configuration is CPU-bound: see ``benchmarks/README.md``). Requests/s, p95, p99 in the quietest
+sweep, and requests per CPU-second of the whole stack (less sensitive to other jobs' load; the
+range over repeated runs):
 
-    gthread 2 workers x 8 threads    206 req/s   p95 1.09 s   5.6 ms   <- default
-    gthread 2 workers x 4 threads    198 req/s   p95 1.11 s   6.0 ms
-    gthread 1 worker  x 8 threads    (one core for Python: CPU per request 5.7 ms, but it cannot
-                                     use the second core once the proxy/database run elsewhere)
-    gthread 4 workers x 4 threads    requests per CPU-second of the whole stack 6-12 % lower
-    sync 4, 5 or 8 workers           than 2 x 8, and worse tails (p99 +40-80 %): no keep-alive,
-                                     a slow request blocks its worker
+    gthread 2 workers x 8 threads   206/s  1.09 s  1.19 s   86-114   <- default
+    gthread 2 workers x 4 threads   198/s  1.11 s  1.35 s   70-106
+    gthread 4 workers x 4 threads   160/s  1.61 s  1.96 s   84-100
+    gthread 1 worker  x 8 threads   140/s  1.52 s  1.83 s   110 (one core for Python only)
+    sync 4 / 5 / 8 workers          129-156/s, p99/p95 1.3-1.7 (gthread 2 x 8: 1.1-1.25): no
+                                    keep-alive, and a slow request holds its process; 84-102
 
-With keepalive 5 s (gunicorn's default) and max_requests 2000 (+10 % jitter) the benchmark saw
-20-40 failed requests per run ("server disconnected without sending a response" on reused
-connections, and both workers restarting at the same moment); with the values above, none.
+With gunicorn's keep-alive of 5 s and max_requests 2000 (+10 % jitter: both workers restarted
+together) a run had 17-40 failed requests ("server disconnected without sending a response" on
+reused connections); with the values below, none in any run.
 """
 
 # ruff: noqa: N999 (gunicorn's conventional file name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -160,8 +161,10 @@ def trial_context(trial: Trial) -> dict:
     """What a trial page shows: pictures by position, labels in the drawn order. The classes
     behind left/right are only named once the trial is answered (training feedback)."""
     participant = trial.participant
-    total = participant.trials.count()
-    training = participant.trials.filter(block=Trial.Block.TRAINING).count()
+    counts = participant.trials.order_by().aggregate(
+        total=Count("pk"), training=Count("pk", filter=Q(block=Trial.Block.TRAINING))
+    )
+    total, training = counts["total"], counts["training"]
     is_training = trial.block == Trial.Block.TRAINING
     context = {
         "trial": trial,
