@@ -2,10 +2,12 @@
 server. A participant completes consent, training and the test block; reload and Back resume
 without losing or duplicating an answer; a test trial's page holds no correct answer; the form
 works with the keyboard alone and on a phone; and screenshots of each condition's trial page are
-written to ``docs/screenshots/`` for the README."""
+written (to ``docs/screenshots/`` for the README when ``CWOX_SCREENSHOTS=1``, else to a temporary
+folder, so that a test run leaves the checkout as it was)."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from tests.server.factories import make_study
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CLUSTER_ONLY = (("CWOX-2s", "cwox-2s"),)
 IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
@@ -418,7 +420,8 @@ def test_trial_page_fits_a_phone(new_page, tmp_path):
 
 def test_screenshots_of_each_condition(new_page, tmp_path):
     study = make_chelsea_study(tmp_path)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    folder = README_SCREENSHOTS if os.environ.get("CWOX_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for _ in METHODS:
         page = new_page(viewport={"width": 1280, "height": 900})
@@ -432,7 +435,7 @@ def test_screenshots_of_each_condition(new_page, tmp_path):
         assert len(boxes) == (4 if method == "cwox-2s" else 3)
         assert len({round(box["y"]) for box in boxes}) == 1
         assert min(box["width"] for box in boxes) >= 200
-        path = SCREENSHOTS / f"trial-{method}.png"
+        path = folder / f"trial-{method}.png"
         page.screenshot(path=path, full_page=True)
         written[method] = path
     assert sorted(written) == sorted(METHODS)
