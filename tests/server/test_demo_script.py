@@ -12,6 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run(command: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    """Run ``command`` in the project folder; fail the test with its stderr if it fails."""
+    run = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
 @pytest.mark.slow
 def test_demo_script_builds_an_open_study_that_bots_complete(tmp_path):
     env = {
@@ -22,15 +31,7 @@ def test_demo_script_builds_an_open_study_that_bots_complete(tmp_path):
         "CWOX_ADMIN_PASSWORD": "a-test-password",
     }
     work = tmp_path / "work"
-    run = subprocess.run(
-        ["bash", "scripts/demo.sh", "--work", str(work)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = _run(["bash", "scripts/demo.sh", "--work", str(work)], env, 900)
     assert "demo study" in run.stdout and "is open" in run.stdout
     assert "http://127.0.0.1:8000/s/demo/expert/" in run.stdout
     assert "researcher admin: http://127.0.0.1:8000/admin/" in run.stdout
@@ -47,22 +48,6 @@ def test_demo_script_builds_an_open_study_that_bots_complete(tmp_path):
     assert groups == {"expert", "non-expert"}
     assert staff == 1
 
-    bots = subprocess.run(
-        [sys.executable, "manage.py", "simulate_participants", "demo", "--n", "3"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert bots.returncode == 0, bots.stderr[-3000:]
-    again = subprocess.run(
-        ["bash", "scripts/demo.sh", "--work", str(work)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    _run([sys.executable, "manage.py", "simulate_participants", "demo", "--n", "3"], env, 300)
+    again = _run(["bash", "scripts/demo.sh", "--work", str(work)], env, 300)
     assert "the demo study exists" in again.stdout
