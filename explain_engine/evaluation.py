@@ -42,6 +42,7 @@ import csv
 import io
 import json
 import math
+import random
 import sys
 import warnings
 from collections.abc import Sequence
@@ -132,10 +133,16 @@ def evaluate_folder(
     metric: MetricSettings | None = None,
     reference_options: bool = False,
     limit: int | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
     settings: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> EvaluationSummary:
     """Evaluate the images under ``folder`` (sorted, the first ``limit``) into ``out``.
+
+    ``sample`` instead evaluates a seeded random sample of that many images
+    (:func:`sample_images`): a rerun draws the same images, and a larger sample with the same
+    seed adds images to a smaller one, so an evaluation can be extended in the same folder.
 
     Args:
         classifier: the model explained and evaluated.
@@ -161,6 +168,8 @@ def evaluate_folder(
     if not names or len(set(names)) != len(names):
         raise EngineInputError(f"evaluate explainers {names}: expected distinct, at least one")
     images = find_images(folder)[:limit]
+    if sample is not None:
+        images = sample_images(images, sample, sample_seed)
     out.mkdir(parents=True, exist_ok=True)
     _write_settings(
         out / SETTINGS_FILE,
@@ -173,7 +182,9 @@ def evaluate_folder(
             "cluster_level": cluster_level,
             "top_k": {"max_k": top_k.max_k, "cumulative": top_k.cumulative},
             "methods": list(methods),
-            "metric": asdict(metric),
+            # the batch size changes no score, so a rerun may use another one
+            "metric": {k: v for k, v in asdict(metric).items() if k != "batch_size"},
+            "batch_size": metric.batch_size,
             "reference_options": reference_options,
             "seed": (settings or {}).get("seed"),
             "explainers": {e.name: e.parameters(classifier) for e in explainers},
@@ -255,6 +266,16 @@ def evaluate_folder(
                 summary.rows += len(rows)
             bar.update()
     return summary
+
+
+def sample_images(images: Sequence[Path], size: int, seed: int) -> list[Path]:
+    """``size`` of ``images`` (all if fewer) in their given order: the first ``size`` of a
+    permutation seeded by ``seed``, so a larger ``size`` keeps every image of a smaller one."""
+    if size < 1:
+        raise EngineInputError(f"evaluate sample size {size}: expected at least 1")
+    order = list(range(len(images)))
+    random.Random(seed).shuffle(order)
+    return [images[i] for i in sorted(order[:size])]
 
 
 def _clusters(

@@ -21,7 +21,7 @@ sampled at d = 0, k, 2k, … deleted pixels, i.e. at r = d + 1. ``curve[i]`` is 
   s(d+1) … s(d+k), the last one cut at n_δ). Exact for k = 1. Lower is better.
 - CDROP = (s(1) − s(n_δ+1)) / log2(1 + max(n_δ, τ)/τ). s(n_δ+1) (n_δ pixels deleted) is always
   evaluated exactly, whatever k. Higher is better.
-- The curve holds the points d = 0, k, … < n_δ and then d = n_δ.
+- The curve holds the points the scores use: d = 0, k, … < n_δ^CAUC (below), then d = n_δ.
 
 ``definition="reference"`` (the public CWOX reference code's evaluation)
 ------------------------------------------------------------------------
@@ -34,13 +34,18 @@ sampled at d = 0, k, 2k, … deleted pixels, i.e. at r = d + 1. ``curve[i]`` is 
   (0 when m = 1).
 - CDROP = (s_0 − mean(s_{m−L} … s_{m−1})) / log2(1 + max(n_δ, τ)/τ), L = ``smooth_len`` = 3
   (the mean of the last L used points, fewer when m < L) instead of s(n_δ+1).
-- The curve holds exactly the m used points.
+- The curve holds the points the scores use: the first m^CAUC (below) and, for CDROP, the
+  first and the last L of the heatmap's own m.
 
 Comparing heatmaps, degenerate maps
 -----------------------------------
 CAUC values over different numbers of pixels are not comparable, so :func:`evaluate_many`
 computes every heatmap's CAUC over the minimum n_δ of the (non-degenerate) heatmaps given
-(``cauc_pixels``); CDROP always uses the heatmap's own n_δ.
+(``cauc_pixels``, n_δ^CAUC above); CDROP always uses the heatmap's own n_δ. Only the curve points
+these scores use are evaluated: a heatmap whose n_δ is larger than the comparison's minimum
+costs the CAUC points up to the minimum plus its CDROP end points, not its whole curve (with
+CWOX-2s among the methods, whose contrastive maps are sparse, this is tens of times fewer
+deleted images than every map's full curve to its own n_δ).
 
 A heatmap with max H ≤ 0 (for ``"reference"`` also a constant map) has no δ-salient pixels:
 n_δ = 0, ``degenerate`` is True and CAUC and CDROP are NaN, never 0 (a 0 CAUC would rank such a
@@ -141,7 +146,8 @@ class ContrastiveEvaluation:
     Attributes:
         definition, step: how the numbers were computed (module docstring).
         target, foil: c (one class, or a compound class) and C′, as sorted tuples.
-        deletions: int64 tensor (L,), pixels deleted at each curve point, increasing.
+        deletions: int64 tensor (L,), pixels deleted at each curve point the scores use
+            (:func:`curve_deletions`), increasing.
         curve: float tensor (L,), s at those points, in [0, 1] (eq. 3), on the CPU.
         n_pixels: n = H·W.
         n_delta: the heatmap's number of δ-salient pixels (0 if degenerate).
@@ -195,14 +201,31 @@ def count_salient(heatmap: torch.Tensor, delta: float, definition: Definition = 
     return int(((values - bottom) / (top - bottom) >= delta).sum())
 
 
-def curve_deletions(n_delta: int, step: int, definition: Definition) -> list[int]:
-    """Pixels deleted at each curve point needed for a heatmap with ``n_delta`` salient pixels."""
+def curve_deletions(
+    n_delta: int,
+    settings: MetricSettings,
+    cauc_pixels: int | None = None,
+) -> list[int]:
+    """Pixels deleted at the curve points the scores of one heatmap use, increasing.
+
+    Args:
+        n_delta: the heatmap's n_δ (0: degenerate, only the intact image is scored).
+        settings: definition, step k and (reference) ``smooth_len``.
+        cauc_pixels: n_δ over which CAUC is computed, 1 ≤ ``cauc_pixels`` ≤ ``n_delta``
+            (default ``n_delta``: the heatmap on its own).
+    """
     if n_delta == 0:
         return [0]
-    if definition == "paper":
-        return list(range(0, n_delta, step)) + [n_delta]
+    cauc_pixels = n_delta if cauc_pixels is None else cauc_pixels
+    if not 1 <= cauc_pixels <= n_delta:
+        raise ValueError(f"cauc_pixels={cauc_pixels} (expected 1..{n_delta})")
+    step = settings.step
+    if settings.definition == "paper":
+        return list(range(0, cauc_pixels, step)) + [n_delta]
+    cauc_points = range(max(cauc_pixels // step, 1))
     used = max(n_delta // step, 1)
-    return [i * step for i in range(used)]
+    cdrop_points = [0, *range(max(used - settings.smooth_len, 0), used)]
+    return sorted({i * step for i in (*cauc_points, *cdrop_points)})
 
 
 def cauc_from_curve(
@@ -241,8 +264,8 @@ def cdrop_from_curve(
     if definition == "paper":
         end = points[n_delta]
     else:
-        used = [points[i * step] for i in range(max(n_delta // step, 1))]
-        tail = used[-smooth_len:]
+        used = max(n_delta // step, 1)
+        tail = [points[i * step] for i in range(max(used - smooth_len, 0), used)]
         end = sum(tail) / len(tail)
     return (points[0] - end) / math.log2(1.0 + max(n_delta, tau) / tau)
 
@@ -298,7 +321,7 @@ def evaluate_many(
         tau = settings.tau_fraction * n_pixels
         n_deltas = [count_salient(h, settings.delta, settings.definition) for h in maps]
         cauc_pixels = min((n for n in n_deltas if n > 0), default=0)
-        plans = [curve_deletions(n, settings.step, settings.definition) for n in n_deltas]
+        plans = [curve_deletions(n, settings, cauc_pixels) for n in n_deltas]
         curves = _deletion_scores(network, image, maps, plans, target_set, foil_set, settings)
 
     results = []

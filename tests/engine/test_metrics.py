@@ -239,18 +239,26 @@ def test_batched_equals_step_by_step_loop_on_a_random_cnn(definition, step):
         model, image, maps, target, foil, settings(definition, step, batch_size=7)
     )
     cauc_pixels = min(r.n_delta for r in results)
+    assert len({r.n_delta for r in results}) == 2  # one map's curve is cut at the other's n_δ
     for heatmap, result in zip(maps, results, strict=True):
-        deletions = result.deletions.tolist()
-        expected = loop_curve(model, image, heatmap, deletions, target, foil)
-        assert torch.allclose(result.curve.double(), torch.tensor(expected).double(), atol=1e-6)
+        # the whole curve, one image at a time; the scores from it must equal the batched ones,
+        # which evaluate only the points the scores use
+        everything = list(range(result.n_delta + 1))
+        full = loop_curve(model, image, heatmap, everything, target, foil)
         cauc, cdrop = loop_metrics(
-            expected, deletions, result.n_delta, cauc_pixels, 100, step, definition, 5.0
+            full, everything, result.n_delta, cauc_pixels, 100, step, definition, 5.0
         )
         assert result.cauc == pytest.approx(cauc, abs=1e-6)
         assert result.cdrop == pytest.approx(cdrop, abs=1e-6)
+        deletions = result.deletions.tolist()
+        expected = [full[d] for d in deletions]
+        assert torch.allclose(result.curve.double(), torch.tensor(expected).double(), atol=1e-6)
         if definition == "paper":
-            assert deletions[-1] == result.n_delta
-            assert deletions[:-1] == list(range(0, result.n_delta, step))
+            assert deletions == [*range(0, cauc_pixels, step), result.n_delta]
+        else:
+            own = max(result.n_delta // step, 1)
+            needed = {*range(max(cauc_pixels // step, 1)), 0, *range(max(own - 3, 0), own)}
+            assert deletions == sorted(i * step for i in needed)
 
 
 def test_batch_size_does_not_change_results_and_classifier_is_accepted():
