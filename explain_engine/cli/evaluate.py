@@ -6,16 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from explain_engine.cli.options import build_explainer, parse_methods, tree_file
+from explain_engine.cli.options import (
+    EXPLAINERS,
+    add_explainer_settings,
+    add_model_options,
+    add_top_k_options,
+    add_tree_options,
+    build_explainer,
+    parse_methods,
+    top_k_rule,
+    tree_file,
+)
 from explain_engine.errors import EngineInputError
 from explain_engine.evaluation import evaluate_folder, write_tables
 from explain_engine.metrics import DEFINITIONS, MetricSettings
-from explain_engine.models import EMBEDDED_MODEL, load_classifier
-from explain_engine.targets import TopKRule
+from explain_engine.models import load_classifier
 from explain_engine.tree import LatentTree
 from explain_engine.wox import METHODS
 
-EXPLAINERS = ("gradcam", "rise")
 #: Deleted images per forward pass by default: EfficientNet-Lite0 on this project's 2-core CPU
 #: classifies 42 images/s at batch 64 and 64 at batch 16-32 (benchmarks/README.md).
 CPU_BATCH = 32
@@ -34,26 +42,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", type=Path, metavar="IMAGES_DIR")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--model",
-        default=EMBEDDED_MODEL,
-        help=f"classifier name or package.module:factory (default {EMBEDDED_MODEL})",
-    )
-    parser.add_argument("--weights", type=Path, help="weights file (torchvision models)")
-    parser.add_argument(
-        "--tree",
-        help="latent tree file; default: the classifier's own tree; none: no tree (every "
-        "class its own cluster, so no image has a pair to evaluate)",
-    )
-    parser.add_argument("--cluster-level", type=int, default=1, help="tree level of the cut")
+    add_model_options(parser)
+    add_tree_options(parser)
     parser.add_argument(
         "--explainers",
         default=",".join(EXPLAINERS),
         help=f"comma-separated, any of {','.join(EXPLAINERS)}",
     )
+    add_explainer_settings(parser)
     parser.add_argument(
         "--methods", default=",".join(METHODS), help=f"comma-separated, any of {','.join(METHODS)}"
     )
+    add_top_k_options(parser)
     parser.add_argument("--limit", type=int, help="evaluate the first N images (sorted)")
     parser.add_argument(
         "--sample",
@@ -62,22 +62,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "the same seed extends a smaller one)",
     )
     parser.add_argument("--sample-seed", type=int, default=0, help="seed of --sample")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the RISE masks")
     parser.add_argument("--step", type=int, default=16, help="pixels deleted per curve point")
     parser.add_argument(
         "--metric-definition", choices=DEFINITIONS, default="paper", help="CAUC/CDROP variant"
     )
-    parser.add_argument("--max-k", type=int, default=5, help="at most this many top classes")
-    parser.add_argument(
-        "--cumulative", type=float, default=0.95, help="K = min(max-k, Cum(q)); 0: K = max-k"
-    )
-    parser.add_argument("--rise-masks", default="5000,3000", help="RISE masks for stage 1,stage 2")
-    parser.add_argument(
-        "--reference-options",
-        action="store_true",
-        help="combine maps as the public reference code does (see explain --help)",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -119,7 +107,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         methods=methods,
         tree=LatentTree.load(tree_path) if tree_path else None,
         cluster_level=args.cluster_level,
-        top_k=TopKRule(args.max_k, args.cumulative or None),
+        top_k=top_k_rule(args),
         metric=metric,
         reference_options=args.reference_options,
         limit=args.limit,

@@ -14,6 +14,7 @@ from explain_engine.cli.options import (
     add_explainer_options,
     add_model_options,
     add_top_k_options,
+    add_tree_options,
     build_explainer,
     parse_methods,
     top_k_rule,
@@ -48,12 +49,7 @@ def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("--stage1-layer", help="Grad-CAM pivot for clusters and one-stage maps")
     parser.add_argument("--stage2-layer", help="Grad-CAM pivot for CWOX-2s class maps")
-    parser.add_argument(
-        "--tree",
-        help="latent tree (project JSON or HLTA topic-tree JSON); default: the classifier's "
-        "own tree if the project ships one; none: every class is its own cluster",
-    )
-    parser.add_argument("--cluster-level", type=int, default=1, help="tree level of the cut")
+    add_tree_options(parser)
     add_explainer_options(parser)
     parser.add_argument(
         "--methods", default=",".join(METHODS), help=f"comma-separated, any of {','.join(METHODS)}"

@@ -18,6 +18,9 @@ from explain_engine.models import EMBEDDED_MODEL
 from explain_engine.targets import TopKRule
 from explain_engine.wox import METHODS, get_method
 
+#: Names of the base explainers (``--explainer``).
+EXPLAINERS = ("gradcam", "rise")
+
 
 def add_model_options(
     parser: argparse.ArgumentParser,
@@ -34,9 +37,24 @@ def add_model_options(
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
 
 
+def add_tree_options(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--tree`` and ``--cluster-level`` (read back with :func:`tree_file`)."""
+    parser.add_argument(
+        "--tree",
+        help="latent tree (project JSON or HLTA topic-tree JSON); default: the classifier's "
+        "own tree if the project ships one; none: every class is its own cluster",
+    )
+    parser.add_argument("--cluster-level", type=int, default=1, help="tree level of the cut")
+
+
 def add_explainer_options(parser: argparse.ArgumentParser) -> None:
-    """Declare ``--explainer``, ``--rise-masks``, ``--seed`` and ``--reference-options``."""
-    parser.add_argument("--explainer", choices=("gradcam", "rise"), default="gradcam")
+    """Declare ``--explainer`` and the explainer settings (:func:`add_explainer_settings`)."""
+    parser.add_argument("--explainer", choices=EXPLAINERS, default="gradcam")
+    add_explainer_settings(parser)
+
+
+def add_explainer_settings(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--rise-masks``, ``--seed`` and ``--reference-options``."""
     parser.add_argument(
         "--rise-masks",
         default="5000,3000",
