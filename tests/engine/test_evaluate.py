@@ -21,6 +21,7 @@ from explain_engine.evaluation import (
     PAIR_COLUMNS,
     evaluate_folder,
     read_pairs,
+    sample_images,
     summarize,
     t_interval,
     write_tables,
@@ -266,6 +267,33 @@ def test_wilcoxon_on_shared_finite_pairs_with_declared_direction():
         assert row["statistic"] == pytest.approx(expected.statistic)
         assert row["median_difference"] == pytest.approx(np.median(a - b))
         assert row["better"] == "cwox-2s"  # lower CAUC and higher CDROP
+
+
+def test_sample_is_seeded_sorted_and_a_larger_one_extends_a_smaller_one():
+    images = [Path(f"img{i:03d}.png") for i in range(50)]
+    small, large = sample_images(images, 10, 3), sample_images(images, 25, 3)
+    assert small == sample_images(images, 10, 3) and small == sorted(small)
+    assert len(set(small)) == 10 and set(small) < set(large)
+    assert sample_images(images, 10, 4) != small
+    assert sample_images(images, 80, 3) == images
+
+
+def test_cli_samples_images_and_rejects_bad_counts(classifier, folder, tmp_path, monkeypatch):
+    tree_file = tmp_path / "tree.json"
+    tree_file.write_text(json.dumps(TREE.to_dict()))
+    monkeypatch.setattr("explain_engine.cli.evaluate.load_classifier", lambda *a: classifier)
+    out = tmp_path / "out"
+    argv = ["evaluate", str(folder), "--out", str(out), "--tree", str(tree_file)]
+    argv += ["--explainers", "gradcam", "--step", "128"]
+    for bad in (["--sample", "0"], ["--batch-size", "0"], ["--limit", "-1"]):
+        assert main([*argv, *bad]) == 2
+    assert main([*argv, "--sample", "1", "--batch-size", "5"]) == 0
+    progress = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+    assert len({entry["image"] for entry in progress}) == 1
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["batch_size"] == 5 and "batch_size" not in settings["metric"]
+    # another batch size resumes in the same folder (it changes no score)
+    assert main([*argv, "--sample", "1", "--batch-size", "7"]) == 0
 
 
 def test_cli_reports_corrupt_image_with_exit_status_one(
