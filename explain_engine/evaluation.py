@@ -346,11 +346,19 @@ def _write_settings(path: Path, settings: dict[str, Any]) -> None:
             earlier = None
         if isinstance(earlier, dict):
             changed = [k for k in FIXED_SETTINGS if k in earlier and earlier[k] != settings.get(k)]
+            # an explainer may be added to a folder, but one already there keeps its parameters
+            # (RISE maps of 2,000 and of 8,000 masks must not be pooled)
+            before = earlier.get("explainers") or {}
+            now = settings.get("explainers") or {}
+            changed += [
+                f"{name} parameters" for name in now if before.get(name, now[name]) != now[name]
+            ]
             if changed:
                 raise EngineInputError(
                     f"{path}: an earlier run used other {', '.join(changed)} (expected the same "
                     "settings to resume; use a new --out folder)"
                 )
+            settings["explainers"] = {**before, **now}
     write_json_atomically(path, settings)
 
 

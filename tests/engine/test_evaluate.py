@@ -17,6 +17,7 @@ from scipy import stats
 from torch import nn
 
 from explain_engine.cli import main
+from explain_engine.errors import EngineInputError
 from explain_engine.evaluation import (
     PAIR_COLUMNS,
     evaluate_folder,
@@ -267,6 +268,28 @@ def test_wilcoxon_on_shared_finite_pairs_with_declared_direction():
         assert row["statistic"] == pytest.approx(expected.statistic)
         assert row["median_difference"] == pytest.approx(np.median(a - b))
         assert row["better"] == "cwox-2s"  # lower CAUC and higher CDROP
+
+
+def test_an_explainer_is_added_to_a_folder_but_keeps_its_parameters(classifier, folder, tmp_path):
+    out = tmp_path / "out"
+    gradcam, rise = EXPLAINERS
+    options = {"tree": TREE, "metric": METRIC, "progress": False, "limit": 1}
+    evaluate_folder(classifier, folder, out, [rise], **options)
+    evaluate_folder(classifier, folder, out, [gradcam], **options)  # adding one is fine
+    assert set(json.loads((out / "settings.json").read_text())["explainers"]) == {
+        "gradcam",
+        "rise",
+    }
+    more_masks = RISE(
+        stage1=RiseSettings(num_masks=32, grid=4), stage2=RiseSettings(num_masks=16, grid=4)
+    )
+    with pytest.raises(EngineInputError, match="rise parameters"):
+        evaluate_folder(classifier, folder, out, [more_masks], **options)
+    # nothing was evaluated with the refused settings
+    assert set(read_pairs(out / "pairs.csv")["explainer"]) <= {"gradcam", "rise"}
+    assert json.loads((out / "settings.json").read_text())["explainers"]["rise"] == (
+        rise.parameters(classifier)
+    )
 
 
 def test_sample_is_seeded_sorted_and_a_larger_one_extends_a_smaller_one():
