@@ -301,13 +301,18 @@ def test_sample_is_seeded_sorted_and_a_larger_one_extends_a_smaller_one():
     assert sample_images(images, 80, 3) == images
 
 
-def test_cli_samples_images_and_rejects_bad_counts(classifier, folder, tmp_path, monkeypatch):
+def cli_argv(classifier, folder, out, tmp_path, monkeypatch) -> list[str]:
+    """``evaluate`` arguments on the test tree and classifier (Grad-CAM, step 128)."""
     tree_file = tmp_path / "tree.json"
     tree_file.write_text(json.dumps(TREE.to_dict()))
     monkeypatch.setattr("explain_engine.cli.evaluate.load_classifier", lambda *a: classifier)
-    out = tmp_path / "out"
     argv = ["evaluate", str(folder), "--out", str(out), "--tree", str(tree_file)]
-    argv += ["--explainers", "gradcam", "--step", "128"]
+    return [*argv, "--explainers", "gradcam", "--step", "128"]
+
+
+def test_cli_samples_images_and_rejects_bad_counts(classifier, folder, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    argv = cli_argv(classifier, folder, out, tmp_path, monkeypatch)
     for bad in (["--sample", "0"], ["--batch-size", "0"], ["--limit", "-1"]):
         assert main([*argv, *bad]) == 2
     assert main([*argv, "--sample", "1", "--batch-size", "5"]) == 0
@@ -323,12 +328,8 @@ def test_cli_reports_corrupt_image_with_exit_status_one(
     classifier, folder, tmp_path, monkeypatch, capsys
 ):
     (folder / "broken.png").write_bytes(b"not a png")
-    tree_file = tmp_path / "tree.json"
-    tree_file.write_text(json.dumps(TREE.to_dict()))
-    monkeypatch.setattr("explain_engine.cli.evaluate.load_classifier", lambda *a: classifier)
     out = tmp_path / "out"
-    argv = ["evaluate", str(folder), "--out", str(out), "--tree", str(tree_file)]
-    argv += ["--explainers", "gradcam", "--step", "128"]
+    argv = cli_argv(classifier, folder, out, tmp_path, monkeypatch)
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "error:" in captured.err and "Table 1" in captured.out
