@@ -1,5 +1,7 @@
 """Opening and closing a study. Opening checks that every participant can be given a full
-session and freezes the stimuli (a snapshot of items and file hashes is kept on the study)."""
+session and freezes the stimuli (a snapshot of items, file hashes and the researcher's review
+decisions is kept on the study). Flagged items nobody has reviewed do not stop a study from
+opening, but the researcher must confirm opening with them (:func:`unreviewed_flagged`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from studies.models import Study
+from studies.models import StimulusItem, Study
 from studies.randomization import Pools
+
+DROP = StimulusItem.Review.DROP
 
 
 def problems_opening(study: Study) -> list[str]:
@@ -20,7 +24,7 @@ def problems_opening(study: Study) -> list[str]:
     if not study.groups.exists():
         problems.append("add at least one participant group")
     problems += Pools.of(study).shortfalls(study)
-    for item in study.items.prefetch_related("heatmap_sets"):
+    for item in study.items.exclude(review=DROP).prefetch_related("heatmap_sets"):
         sets = {s.method: s for s in item.heatmap_sets.all()}
         for condition in conditions:
             found = sets.get(condition.method)
@@ -31,6 +35,18 @@ def problems_opening(study: Study) -> list[str]:
     return problems
 
 
+def unreviewed_flagged(study: Study) -> list[StimulusItem]:
+    """Items still offered to participants whose maps, in a condition of the study, carry a soft
+    quality flag that the researcher has not decided on (neither kept nor dropped)."""
+    methods = set(study.conditions.values_list("method", flat=True))
+    undecided = study.items.filter(review=StimulusItem.Review.UNDECIDED)
+    return [
+        item
+        for item in undecided.prefetch_related("heatmap_sets").order_by("key")
+        if any(s.flags for s in item.heatmap_sets.all() if s.method in methods)
+    ]
+
+
 def freeze_snapshot(study: Study) -> dict:
     """The stimuli as they are when the study opens: items, classes, methods and file hashes."""
     items = []
@@ -39,6 +55,7 @@ def freeze_snapshot(study: Study) -> dict:
             {
                 "key": item.key,
                 "role": item.role,
+                "review": item.review,
                 "classes": [item.class_a_name, item.class_b_name],
                 "image": {"file": item.image.name, "sha256": item.image_sha256},
                 "manifest": item.manifest_id,
@@ -46,6 +63,7 @@ def freeze_snapshot(study: Study) -> dict:
                     s.method: {
                         "files": [s.map_a.name, s.map_b.name, s.cluster_map.name or None],
                         "sha256": s.hashes,
+                        "flags": s.flags,
                     }
                     for s in item.heatmap_sets.all()
                 },

@@ -87,7 +87,10 @@ def assign(participant: Participant, group: ParticipantGroup) -> Participant:
 
 @dataclass(frozen=True)
 class Pools:
-    """A study's items by role, in a fixed order (by key) so that seeded draws are stable."""
+    """A study's items by role, in a fixed order (by key) so that seeded draws are stable.
+
+    Items the researcher dropped on the stimulus review page are in no pool: they never reach a
+    participant."""
 
     training: list[StimulusItem]
     test: list[StimulusItem]
@@ -95,7 +98,7 @@ class Pools:
 
     @classmethod
     def of(cls, study: Study) -> Pools:
-        items = list(study.items.order_by("key"))
+        items = list(study.items.exclude(review=StimulusItem.Review.DROP).order_by("key"))
         role = StimulusItem.Role
         return cls(
             training=[i for i in items if i.role == role.TRAINING],

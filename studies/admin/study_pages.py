@@ -19,6 +19,7 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
 )
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -35,10 +36,19 @@ from studies.admin.links import (
 )
 from studies.admin.progress import FIELD_LABELS, FIELDS, study_progress, table
 from studies.admin.results import results_context
-from studies.lifecycle import close_study, open_study, reopen_as_draft
-from studies.models import Study
+from studies.admin.review import (
+    ReviewDecisionForm,
+    rejected_images,
+    review_counts,
+    review_items,
+    review_query,
+)
+from studies.lifecycle import close_study, open_study, reopen_as_draft, unreviewed_flagged
+from studies.models import StimulusItem, Study
 from studies.stimuli_import import ManifestError, import_manifest_zip
 
+#: The message level of an opening held back for the stimulus review.
+REVIEW_FIRST = messages.WARNING
 INVITES_SHOWN = 200
 POLL_SECONDS = 10
 
@@ -61,13 +71,24 @@ STATUS_CHANGES = {
 }
 
 
-def change_status(study: Study, operation: str) -> tuple[int, str]:
+def change_status(study: Study, operation: str, *, with_flagged: bool = False) -> tuple[int, str]:
     """Apply status ``operation`` ('open', 'close', 'draft') through :mod:`studies.lifecycle`;
-    returns the message level and text to show (the problems when it is refused)."""
+    returns the message level and text to show (the problems when it is refused).
+
+    A draft with flagged items nobody has reviewed opens only ``with_flagged`` (the review
+    page's confirmation); otherwise the answer is :data:`REVIEW_FIRST`'s level and a pointer to
+    the review page.
+    """
     change = STATUS_CHANGES[operation]
     if study.status not in change.allowed_from:
         status = study.get_status_display().lower()
         return messages.ERROR, f"“{study}” is {status}: “{change.label}” does not apply."
+    held_back = operation == "open" and study.is_draft and not with_flagged
+    if held_back and (flagged := unreviewed_flagged(study)):
+        return REVIEW_FIRST, (
+            f"“{study}” has {len(flagged)} items with quality flags that nobody has "
+            "reviewed: keep or drop them on its “Review stimuli” page, or open it from there."
+        )
     try:
         change.run(study)
     except ValidationError as error:
@@ -89,6 +110,8 @@ class StudyPagesMixin:
             page("progress/", self.progress_view, "progress"),
             page("progress.json", self.progress_json_view, "progress_json"),
             page("results/", self.results_view, "results"),
+            page("review/", self.review_view, "review"),
+            page("review/<int:item>/", self.review_decision_view, "review_decision"),
             page("status/<slug:operation>/", self.status_view, "status"),
             *super().get_urls(),
         ]
@@ -130,6 +153,7 @@ class StudyPagesMixin:
             ("Results", self.page_url("results", study)),
             ("Participant links", self.page_url("links", study)),
             ("Stimulus items", self.related_list("stimulusitem", study)),
+            ("Review stimuli", self.page_url("review", study)),
         ]
         if study.is_draft:
             pages.append(("Import stimuli", self.page_url("import", study)))
@@ -156,7 +180,11 @@ class StudyPagesMixin:
 
     def _status(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
         study = self.study_or_404(request, object_id, change=True)
-        level, text = change_status(study, operation)
+        with_flagged = request.POST.get("confirm") == "flagged"
+        level, text = change_status(study, operation, with_flagged=with_flagged)
+        if level == REVIEW_FIRST:
+            self.message_user(request, text, level)
+            return HttpResponseRedirect(self.page_url("review", study) + "?flagged=1")
         self.message_user(request, text, level)
         return HttpResponseRedirect(self.page_url("change", study))
 
@@ -253,3 +281,58 @@ class StudyPagesMixin:
             request, study, "Results", **results_context(study, exclusions=exclusions)
         )
         return TemplateResponse(request, "admin/studies/study/results.html", context)
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Every item × condition as participants see it, with measures, flags and decisions.
+
+        Query: ``flagged=1`` shows only flagged items, ``method=NAME`` only that condition.
+        """
+        study = self.study_or_404(request, object_id, change=False)
+        methods = list(study.conditions.values_list("method", flat=True))
+        method = request.GET.get("method") or None
+        if method not in (None, *methods):
+            method = None
+        flagged_only = request.GET.get("flagged") == "1"
+        rows = review_items(study, method=method, flagged_only=flagged_only)
+        can_decide = study.is_draft and self.has_change_permission(request, study)
+        context = self.page_context(
+            request,
+            study,
+            "Review stimuli",
+            rows=rows,
+            counts=review_counts(study),
+            flagged_undecided=len(unreviewed_flagged(study)),
+            rejected=rejected_images(study),
+            methods=methods,
+            method=method,
+            flagged_only=flagged_only,
+            can_decide=can_decide,
+            decisions=StimulusItem.Review.choices,
+            open_url=self.page_url("status", study, "open") if can_decide else None,
+            query=review_query(request.GET).lstrip("?"),
+        )
+        return TemplateResponse(request, "admin/studies/study/review.html", context)
+
+    def review_decision_view(self, request: HttpRequest, object_id: str, item: int) -> HttpResponse:
+        """POST ``decision`` (keep, drop, undecided) for one item of a draft study."""
+        return require_POST(self._review_decision)(request, object_id, item)
+
+    def _review_decision(self, request: HttpRequest, object_id: str, item: int) -> HttpResponse:
+        study = self.study_or_404(request, object_id, change=True)
+        found = study.items.filter(pk=item).first()
+        if found is None:
+            raise Http404("No such item in this study.")
+        back = self.page_url("review", study) + review_query(
+            QueryDict(request.POST.get("query", ""))
+        )
+        if (refusal := frozen_message(study, "stimulus items")) is not None:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(back)
+        form = ReviewDecisionForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "Unknown decision: choose keep or drop.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        form.save(found)
+        label = found.get_review_display().lower()
+        self.message_user(request, f"Item {found.key}: {label}.", messages.SUCCESS)
+        return HttpResponseRedirect(f"{back}#item-{found.pk}")

@@ -29,6 +29,13 @@ class StimulusManifest(models.Model):
     seed = models.BigIntegerField(null=True, blank=True)
     software = models.JSONField(default=dict, blank=True)
     document = models.JSONField(help_text="The whole manifest as imported.")
+    rejected = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What did not become an item, each {'id', 'stage', 'reason'}: images that got "
+        "no confusing pair ('pairs'), failed pregeneration ('pregenerate') or failed a hard "
+        "quality check at import ('import').",
+    )
     imported_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,6 +57,11 @@ class StimulusItem(StudyPart):
         TEST = "test", "Test"
         ATTENTION = "attention", "Attention check"
 
+    class Review(models.TextChoices):
+        UNDECIDED = "undecided", "Not reviewed"
+        KEEP = "keep", "Keep"
+        DROP = "drop", "Drop"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     manifest = models.ForeignKey(
         StimulusManifest, null=True, blank=True, on_delete=models.RESTRICT, related_name="items"
@@ -67,6 +79,14 @@ class StimulusItem(StudyPart):
     details = models.JSONField(
         default=dict, blank=True, help_text="Cluster, source image and the like, from the manifest."
     )
+    review = models.CharField(
+        max_length=10,
+        choices=Review.choices,
+        default=Review.UNDECIDED,
+        help_text="The researcher's decision on the stimulus review page; dropped items are "
+        "never shown to participants. Frozen with the study.",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("study", "role", "key")
@@ -94,6 +114,12 @@ class HeatmapSet(StudyPart):
     map_b = models.ImageField(upload_to=stimulus_path, max_length=300)
     cluster_map = models.ImageField(upload_to=stimulus_path, max_length=300, blank=True)
     hashes = models.JSONField(default=dict, blank=True, help_text="SHA-256 of each file.")
+    quality = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Quality measures of each map ('a', 'b', 'cluster'), of the pair ('pair') and "
+        "the soft flags raised ('flags': list of messages), from the manifest.",
+    )
 
     class Meta:
         ordering = ("item", "method")
@@ -106,6 +132,12 @@ class HeatmapSet(StudyPart):
 
     def owning_study(self) -> Study:
         return self.item.study
+
+    @property
+    def flags(self) -> list[str]:
+        """Soft quality problems of these maps for the researcher's review (may be empty)."""
+        flags = self.quality.get("flags", []) if isinstance(self.quality, dict) else []
+        return [str(flag) for flag in flags]
 
     def map_of(self, side: str) -> models.fields.files.FieldFile:
         """The heatmap of class ``side`` ('a' or 'b')."""

@@ -1,0 +1,180 @@
+"""The stimulus review: every item × condition of a study as participants will see it, with the
+quality measures and flags of its maps, and the researcher's keep/drop decision per item.
+
+A decision is per item, not per condition: dropping an item removes it from every condition,
+so that all arms are shown the same items (gates stay symmetric across conditions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django import forms
+from django.db.models.fields.files import FieldFile
+from django.http import QueryDict
+from django.utils import timezone
+
+from studies.admin.common import staff_media_url
+from studies.models import Condition, HeatmapSet, StimulusItem, Study
+
+#: Measures shown under each map, in this order, with their labels and formats. A measure the
+#: manifest does not carry is left out; values are those of :mod:`explain_engine.quality`.
+MEASURES = (
+    ("visible_area", "visible", "{:.1%}"),
+    ("concentration", "top-5 % mass", "{:.0%}"),
+    ("n_delta", "n_δ", "{:,.0f}"),
+    ("border_peak", "peak on border", "{}"),
+)
+PAIR_MEASURES = (
+    ("rank_correlation", "a–b rank corr.", "{:.2f}"),
+    ("ssim", "a–b SSIM", "{:.2f}"),
+)
+
+
+@dataclass(frozen=True)
+class ReviewedMap:
+    """One picture of a heatmap set: its file, what it shows and its formatted measures."""
+
+    file: FieldFile
+    caption: str
+    measures: list[tuple[str, str]]
+
+    @property
+    def url(self) -> str:
+        """The staff-only URL of the picture ("" when the set has no such file)."""
+        return staff_media_url(self.file) if self.file else ""
+
+
+@dataclass(frozen=True)
+class ReviewedCell:
+    """What one condition shows for one item (``maps`` is empty when the set is missing)."""
+
+    condition: Condition
+    maps: list[ReviewedMap]
+    pair_measures: list[tuple[str, str]]
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class ReviewedItem:
+    item: StimulusItem
+    cells: list[ReviewedCell]
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+
+class ReviewDecisionForm(forms.Form):
+    """The keep/drop decision on one item (the buttons post ``decision``)."""
+
+    decision = forms.ChoiceField(choices=StimulusItem.Review.choices)
+
+    def save(self, item: StimulusItem) -> StimulusItem:
+        item.review = self.cleaned_data["decision"]
+        item.reviewed_at = None if item.review == StimulusItem.Review.UNDECIDED else timezone.now()
+        item.save(update_fields=["review", "reviewed_at"])
+        return item
+
+
+def formatted(values: dict, measures: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str]]:
+    """(label, text) of each measure present in ``values``."""
+    shown = []
+    for key, label, template in measures:
+        value = values.get(key) if isinstance(values, dict) else None
+        if value is None:
+            continue
+        try:
+            shown.append((label, template.format(value)))
+        except (TypeError, ValueError):
+            shown.append((label, str(value)))
+    return shown
+
+
+def _cell(item: StimulusItem, condition: Condition, maps: HeatmapSet | None) -> ReviewedCell:
+    if maps is None:
+        return ReviewedCell(condition, [], [], [f"no {condition.method} heatmaps"])
+    quality = maps.quality if isinstance(maps.quality, dict) else {}
+    pictures = []
+    if condition.shows_cluster_map:
+        pictures.append(
+            ReviewedMap(
+                maps.cluster_map,
+                "both classes together",
+                formatted(quality.get("cluster", {}), MEASURES),
+            )
+        )
+    for side in ("a", "b"):
+        pictures.append(
+            ReviewedMap(
+                maps.map_of(side), item.class_name(side), formatted(quality.get(side, {}), MEASURES)
+            )
+        )
+    return ReviewedCell(
+        condition, pictures, formatted(quality.get("pair", {}), PAIR_MEASURES), maps.flags
+    )
+
+
+def review_items(
+    study: Study, *, method: str | None = None, flagged_only: bool = False
+) -> list[ReviewedItem]:
+    """Every item of ``study`` (by role, then key) with one cell per condition.
+
+    ``method`` keeps only that condition's cells (and its flags); ``flagged_only`` keeps only
+    items with a flag in a shown cell.
+    """
+    conditions = [c for c in study.conditions.all() if method in (None, c.method)]
+    rows = []
+    for item in study.items.prefetch_related("heatmap_sets").order_by("role", "key"):
+        sets = {s.method: s for s in item.heatmap_sets.all()}
+        cells = [_cell(item, c, sets.get(c.method)) for c in conditions]
+        flags = [f"{cell.condition.name}: {flag}" for cell in cells for flag in cell.flags]
+        if flagged_only and not flags:
+            continue
+        rows.append(ReviewedItem(item, cells, flags))
+    return rows
+
+
+def review_query(query: QueryDict) -> str:
+    """The review page's own filters (``flagged``, ``method``) of ``query`` as ``?…`` (or "")."""
+    kept = QueryDict(mutable=True)
+    for key in ("flagged", "method"):
+        if value := query.get(key):
+            kept[key] = value
+    return f"?{kept.urlencode()}" if kept else ""
+
+
+def review_counts(study: Study) -> dict[str, int]:
+    """How many items are kept, dropped and not yet reviewed."""
+    counts = {choice: 0 for choice in StimulusItem.Review.values}
+    for decision in study.items.values_list("review", flat=True):
+        counts[decision] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An image or item that did not become a study item, and why."""
+
+    manifest: str
+    id: str
+    stage: str
+    reason: str
+
+
+def rejected_images(study: Study) -> list[Rejected]:
+    """What the study's imported manifests left out (no pair, failed generation or import)."""
+    found = []
+    for manifest in study.manifests.all():
+        for entry in manifest.rejected if isinstance(manifest.rejected, list) else []:
+            if isinstance(entry, dict):
+                found.append(
+                    Rejected(
+                        manifest=manifest.source,
+                        id=str(entry.get("id", "?")),
+                        stage=str(entry.get("stage", "?")),
+                        reason=str(entry.get("reason", "")),
+                    )
+                )
+    return found
