@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from studies.models import Invite, Study
+from studies.models import Invite, StimulusItem, Study
 
 MAX_INVITES = 1000
 
@@ -94,3 +94,15 @@ class CreateInvitesForm(forms.Form):
             )
             for _ in range(data["count"])
         )
+
+
+class ReviewDecisionForm(forms.Form):
+    """The keep/drop decision on one item (the buttons post ``decision``)."""
+
+    decision = forms.ChoiceField(choices=StimulusItem.Review.choices)
+
+    def save(self, item: StimulusItem) -> StimulusItem:
+        item.review = self.cleaned_data["decision"]
+        item.reviewed_at = None if item.review == StimulusItem.Review.UNDECIDED else timezone.now()
+        item.save(update_fields=["review", "reviewed_at"])
+        return item

@@ -26,7 +26,7 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from studies.admin.common import frozen_message
-from studies.admin.forms import CreateInvitesForm, ImportStimuliForm
+from studies.admin.forms import CreateInvitesForm, ImportStimuliForm, ReviewDecisionForm
 from studies.admin.links import (
     PROLIFIC_QUERY,
     copy_field,
@@ -36,15 +36,14 @@ from studies.admin.links import (
 )
 from studies.admin.progress import FIELD_LABELS, FIELDS, study_progress, table
 from studies.admin.results import results_context
-from studies.admin.review import (
-    ReviewDecisionForm,
+from studies.lifecycle import close_study, open_study, reopen_as_draft, unreviewed_flagged
+from studies.models import StimulusItem, Study
+from studies.review import (
     rejected_images,
     review_counts,
     review_items,
     review_query,
 )
-from studies.lifecycle import close_study, open_study, reopen_as_draft, unreviewed_flagged
-from studies.models import StimulusItem, Study
 from studies.stimuli_import import ManifestError, import_manifest_zip
 
 #: The message level of an opening held back for the stimulus review.

@@ -5,13 +5,17 @@ opening with flagged items nobody reviewed needs a confirmation."""
 from __future__ import annotations
 
 import html
+import io
 import re
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
+from PIL import Image
 
 from studies.models import HeatmapSet, Participant, StimulusItem, StimulusManifest, Study
 from studies.randomization import Pools, assign
+from studies.stimulus_sheet import ROWS_PER_PAGE
 from tests.server.factories import make_study
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +192,29 @@ def test_images_without_an_item_are_listed_with_their_reason(admin_client, tmp_p
     text = page(admin_client, review_url(study))
     assert "camera-crop2" in text and "top-2 in different clusters" in text
     assert "rocket-tl60" in text and "swox map b is blank" in text
+
+
+def test_stimulus_sheet_writes_every_item_as_pdf_and_png_pages(tmp_path):
+    study = make_study(tmp_path, opened=False)
+    pdf = tmp_path / "out" / "sheet.pdf"
+    call_command("stimulus_sheet", study.slug, "--out", str(pdf), stdout=io.StringIO())
+    assert pdf.read_bytes().startswith(b"%PDF")
+    expected_pages = -(-study.items.count() // ROWS_PER_PAGE)
+    out = io.StringIO()
+    call_command("stimulus_sheet", study.slug, "--out", str(tmp_path / "png" / "s.png"), stdout=out)
+    pngs = sorted((tmp_path / "png").glob("s-*.png"))
+    assert len(pngs) == expected_pages
+    assert f"{study.items.count()} items on {expected_pages} file(s)" in out.getvalue()
+    with Image.open(pngs[0]) as first:
+        assert first.width > 1000
+
+
+def test_stimulus_sheet_refuses_unknown_study_and_method(tmp_path):
+    study = make_study(tmp_path, opened=False)
+    out = ("--out", str(tmp_path / "s.pdf"))
+    with pytest.raises(CommandError, match="no study"):
+        call_command("stimulus_sheet", "nope", *out)
+    with pytest.raises(CommandError, match="the study's methods are"):
+        call_command("stimulus_sheet", study.slug, *out, "--method", "x")
+    with pytest.raises(CommandError, match="no items"):
+        call_command("stimulus_sheet", study.slug, *out, "--flagged")

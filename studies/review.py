@@ -1,5 +1,6 @@
 """The stimulus review: every item × condition of a study as participants will see it, with the
-quality measures and flags of its maps, and the researcher's keep/drop decision per item.
+quality measures and flags of its maps, and the researcher's keep/drop decision per item (the
+admin's "Review stimuli" page and ``manage.py stimulus_sheet`` show the same rows).
 
 A decision is per item, not per condition: dropping an item removes it from every condition,
 so that all arms are shown the same items (gates stay symmetric across conditions).
@@ -9,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django import forms
 from django.db.models.fields.files import FieldFile
 from django.http import QueryDict
-from django.utils import timezone
 
-from studies.admin.common import staff_media_url
 from studies.models import Condition, HeatmapSet, StimulusItem, Study
 
 #: Measures shown under each map, in this order, with their labels and formats. A measure the
@@ -39,11 +37,6 @@ class ReviewedMap:
     caption: str
     measures: list[tuple[str, str]]
 
-    @property
-    def url(self) -> str:
-        """The staff-only URL of the picture ("" when the set has no such file)."""
-        return staff_media_url(self.file) if self.file else ""
-
 
 @dataclass(frozen=True)
 class ReviewedCell:
@@ -64,18 +57,6 @@ class ReviewedItem:
     @property
     def flagged(self) -> bool:
         return bool(self.flags)
-
-
-class ReviewDecisionForm(forms.Form):
-    """The keep/drop decision on one item (the buttons post ``decision``)."""
-
-    decision = forms.ChoiceField(choices=StimulusItem.Review.choices)
-
-    def save(self, item: StimulusItem) -> StimulusItem:
-        item.review = self.cleaned_data["decision"]
-        item.reviewed_at = None if item.review == StimulusItem.Review.UNDECIDED else timezone.now()
-        item.save(update_fields=["review", "reviewed_at"])
-        return item
 
 
 def formatted(values: dict, measures: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str]]:
