@@ -23,10 +23,12 @@ from PIL import Image
 
 from studies.review import ReviewedItem
 
-ROWS_PER_PAGE = 4
-PANEL_INCHES = 1.6
-TITLE_INCHES = 0.55
-CAPTION_INCHES = 0.55
+ROWS_PER_PAGE = 5
+PANEL_INCHES = 1.5
+HEADING_INCHES = 0.35
+TITLE_INCHES = 0.25
+CAPTION_INCHES = 0.75
+CAPTION_CHARACTERS = 26
 FONT_SIZE = 6.5
 
 
@@ -46,41 +48,56 @@ def _panels(row: ReviewedItem) -> list[tuple[object, str]]:
     panels: list[tuple[object, str]] = [(row.item.image, "image")]
     for cell in row.cells:
         for picture in cell.maps:
-            measures = ", ".join(f"{label} {value}" for label, value in picture.measures)
-            caption = f"{cell.condition.name}: {picture.caption}"
-            panels.append((picture.file, caption + (f"\n{measures}" if measures else "")))
+            lines = [cell.condition.name, textwrap.shorten(picture.caption, CAPTION_CHARACTERS)]
+            lines += [f"{label} {value}" for label, value in picture.measures]
+            panels.append((picture.file, "\n".join(lines)))
         if not cell.maps:
-            panels.append((None, f"{cell.condition.name}: missing"))
+            panels.append((None, f"{cell.condition.name}\nmissing"))
     return panels
 
 
 def _row_title(row: ReviewedItem) -> str:
     item = row.item
-    title = f"{item.key} ({item.get_role_display()}, {item.get_review_display().lower()})"
+    title = f"{item.key} · {item.class_a_name} / {item.class_b_name} · {item.get_role_display()}"
+    title += f" · {item.get_review_display().lower()}"
     if row.flags:
-        title += " — flags: " + "; ".join(row.flags)
-    return textwrap.shorten(title, width=220, placeholder=" …")
+        title += " · flags: " + "; ".join(row.flags)
+    return textwrap.shorten(title, width=200, placeholder=" …")
 
 
 def _page(rows: Sequence[ReviewedItem], heading: str) -> Figure:
+    """One page: a title line, then per item a title line, its pictures and their captions."""
     columns = max(len(_panels(row)) for row in rows)
     row_inches = TITLE_INCHES + PANEL_INCHES + CAPTION_INCHES
-    figure = Figure(figsize=(columns * PANEL_INCHES, len(rows) * row_inches + 0.4))
+    width, height = columns * PANEL_INCHES * 1.08, len(rows) * row_inches + HEADING_INCHES
+    figure = Figure(figsize=(width, height))
     FigureCanvasAgg(figure)
-    figure.suptitle(heading, fontsize=FONT_SIZE + 2, y=0.995)
-    subfigures = figure.subfigures(len(rows), 1, squeeze=False)[:, 0]
-    for subfigure, row in zip(subfigures, rows, strict=True):
-        subfigure.suptitle(_row_title(row), fontsize=FONT_SIZE, x=0.01, ha="left")
-        axes = subfigure.subplots(1, columns, squeeze=False)[0]
-        for ax in axes:
+    figure.text(0.01, 1 - 0.1 / height, heading, fontsize=FONT_SIZE + 2, va="top")
+    for number, row in enumerate(rows):
+        top = height - HEADING_INCHES - number * row_inches
+        figure.text(0.01, (top - 0.05) / height, _row_title(row), fontsize=FONT_SIZE, va="top")
+        bottom = top - TITLE_INCHES - PANEL_INCHES
+        for column, (file, caption) in enumerate(_panels(row)):
+            left = column * PANEL_INCHES * 1.08 + 0.04 * PANEL_INCHES
+            ax = figure.add_axes(
+                (left / width, bottom / height, PANEL_INCHES / width, PANEL_INCHES / height)
+            )
             ax.set_axis_off()
-        for ax, (file, caption) in zip(axes, _panels(row), strict=False):
             picture = _picture(file)
             if picture is None:
                 ax.text(0.5, 0.5, "missing or unreadable", ha="center", fontsize=FONT_SIZE)
             else:
                 ax.imshow(picture)
-            ax.set_title(caption, fontsize=FONT_SIZE, y=-0.02, va="top", pad=0, loc="center")
+            ax.text(
+                0.5,
+                -0.03,
+                caption,
+                transform=ax.transAxes,
+                ha="center",
+                va="top",
+                fontsize=FONT_SIZE,
+                linespacing=1.15,
+            )
     return figure
 
 
