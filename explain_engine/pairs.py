@@ -9,7 +9,9 @@ most one pair per image; it is a pure function of the top-K outputs, the tree an
 Selection (:func:`select_pairs`), greedy round-robin over tree branches:
 
 1. Candidates of an image: every pair of classes of one cluster with both probabilities >=
-   ``floor``; with ``require_truth``, only pairs that contain the image's ground-truth class.
+   ``floor`` (with ``leading_cluster``, of the leading cluster only: the one holding the most
+   probable class); with ``require_truth``, only pairs that contain the image's ground-truth
+   class.
    Within an image, candidates are ranked: ground truth in the pair first, then the higher
    probability of the less probable class (the more confusing pair), then the higher one of ``a``.
 2. A pair's *branch* is the path of tree nodes from the root down to its cluster node. Each step
@@ -35,7 +37,7 @@ back by :func:`read_pair_manifest`; ``pregenerate`` turns it into study stimuli:
       "top_k": {"max_k": 5, "cumulative": 0.95},
       "labels": "folder",                         # "folder", a CSV path, or null
       "rules": {"floor": 0.05, "per_pair": 1, "require_truth": false, "limit": null,
-                "seed": 0, "cluster_level": 1},
+                "seed": 0, "cluster_level": 1, "leading_cluster": false},
       "items": [
         {"id": "chelsea-crop0", "image": "cats/chelsea-crop0.png", "truth": null,
          "classes": [{"index": 282, "name": "tiger cat", "probability": 0.30},
@@ -123,6 +125,14 @@ class PairRules:
         limit: at most this many items in all (None: no limit).
         seed: seed of the random order in which equally good images are taken.
         cluster_level: tree level at which clusters are cut (1 in the paper).
+        leading_cluster: only pairs of the image's leading confusion cluster, the one that
+            holds its most probable class. A pair in a later cluster is contrasted in CWOX-2s'
+            stage 1 against a more probable cluster, usually on the same object (Egyptian cat
+            against tiger cat / tabby on one cat), so its cluster map — and with it both class
+            maps — is often empty everywhere (``docs/stimulus-quality.md``). The rule reads only
+            the classifier's probabilities and the tree, never a heatmap, so it favours no
+            explanation method. False (here) is the paper's selection, any cluster; the
+            study-facing commands turn the rule on.
     """
 
     floor: float = 0.05
@@ -131,6 +141,7 @@ class PairRules:
     limit: int | None = None
     seed: int = 0
     cluster_level: int = 1
+    leading_cluster: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor <= 1.0:
@@ -314,7 +325,8 @@ def _candidates(output: TopKOutput, tree: LatentTree, rules: PairRules) -> list[
     floor = f"p >= {rules.floor:g}"
     level = rules.cluster_level
     found = []
-    for cluster in tree.clusters(output.classes, output.probabilities, level=level):
+    clusters = tree.clusters(output.classes, output.probabilities, level=level)
+    for cluster in clusters[:1] if rules.leading_cluster else clusters:
         above = [c for c in cluster if output.probability(c) >= rules.floor]
         if len(above) < 2:
             continue
@@ -327,6 +339,11 @@ def _candidates(output: TopKOutput, tree: LatentTree, rules: PairRules) -> list[
             found.append(
                 ChosenPair(output, a, b, node, tuple(cluster), _ancestors(tree, node), reason)
             )
+    if not found and rules.leading_cluster:
+        return (
+            f"the leading confusion cluster (of the most probable class, {output.classes[0]}) "
+            f"has no two top classes of {floor}"
+        )
     if not found:
         return f"no confusion cluster with two top classes of {floor}"
     if rules.require_truth:

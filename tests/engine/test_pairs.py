@@ -95,6 +95,32 @@ def test_pair_is_two_classes_of_one_cluster_above_the_floor(tree: LatentTree) ->
     assert selection.unpaired == ()
 
 
+def test_leading_cluster_rule_keeps_only_pairs_of_the_most_probable_class_cluster(
+    tree: LatentTree,
+) -> None:
+    # Class 5 (B1) is the most probable; the only pair, (7, 8), sits in the later cluster C1.
+    behind = out("behind.png", {5: 0.5, 7: 0.25, 8: 0.2})
+    # Class 7 leads, and its own cluster C1 holds the pair (7, 8); A1's (0, 1) is behind it.
+    leading = out("leading.png", {7: 0.4, 8: 0.2, 0: 0.15, 1: 0.14})
+    paper = select_pairs([behind, leading], tree, PairRules(per_pair=2))
+    assert pairs_of(paper)["behind.png"] == (7, 8)
+    assert set(pairs_of(paper)) == {"behind.png", "leading.png"}
+    rule = PairRules(per_pair=2, leading_cluster=True)
+    chosen = select_pairs([behind, leading], tree, rule)
+    assert pairs_of(chosen) == {"leading.png": (7, 8)}
+    assert reasons_of(chosen) == {
+        "behind.png": "the leading confusion cluster (of the most probable class, 5) has no "
+        "two top classes of p >= 0.05"
+    }
+    # Among the leading image's candidates, A1's pair is not offered even when C1's is full.
+    full = select_pairs(
+        [leading, out("again.png", {7: 0.5, 8: 0.3, 0: 0.1, 1: 0.09})],
+        tree,
+        PairRules(leading_cluster=True),
+    )
+    assert len(full.chosen) == 1 and "pair quota reached" in full.unpaired[0].reason
+
+
 def test_lower_floor_admits_more_pairs_and_the_most_confusing_wins(tree: LatentTree) -> None:
     image = out("x.png", {0: 0.5, 1: 0.3, 2: 0.04, 5: 0.1, 9: 0.06})
     assert pairs_of(select_pairs([image], tree, PairRules(floor=0.03))) == {"x.png": (0, 1)}
