@@ -28,7 +28,8 @@ def assert_protected(response) -> None:
     assert policy.get("frame-ancestors") == ["'none'"], response.url
     scripts = policy.get("script-src", policy.get("default-src"))
     assert scripts == ["'self'"], (response.url, scripts)
-    assert "'unsafe-inline'" not in policy.get("style-src", []), response.url
+    if not response.url.path.startswith("/api/docs/"):  # Swagger UI sets inline styles
+        assert "'unsafe-inline'" not in policy.get("style-src", []), response.url
     assert policy.get("object-src") == ["'none'"], response.url
     if headers.get("Content-Type", "").startswith("text/html"):
         assert not INLINE_SCRIPT.search(response.text), (
