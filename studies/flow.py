@@ -220,16 +220,17 @@ def finish_instructions(participant: Participant) -> None:
         participant.stage = Participant.Stage.TRIALS
 
 
+TO_DO = Q(answered_at__isnull=True) | Q(block=Trial.Block.TRAINING, feedback_seen_at__isnull=True)
+"""A trial still to do: unanswered, or a training trial whose feedback was not seen."""
+
+
 def current_trial(participant: Participant) -> Trial | None:
     """The trial the participant is at: an answered training trial whose feedback is still to
     be seen, else the first unanswered trial; None when every trial is done."""
+    # One query: trials are done in position order, so an answered training trial whose
+    # feedback is pending comes before every unanswered trial.
     trials = participant.trials.select_related("item", "condition").order_by("position")
-    pending = trials.filter(
-        block=Trial.Block.TRAINING, answered_at__isnull=False, feedback_seen_at__isnull=True
-    ).first()
-    if pending is not None:
-        return pending
-    return trials.filter(answered_at__isnull=True).first()
+    return trials.filter(TO_DO).first()
 
 
 def show(trial: Trial) -> None:
@@ -302,10 +303,7 @@ ANSWER_FIELDS = (
 
 
 def _complete_if_done(participant: Participant) -> None:
-    to_do = Q(answered_at__isnull=True) | Q(
-        block=Trial.Block.TRAINING, feedback_seen_at__isnull=True
-    )
-    if participant.completed_at is None and not participant.trials.filter(to_do).exists():
+    if participant.completed_at is None and not participant.trials.filter(TO_DO).exists():
         now = timezone.now()
         Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
             state=Participant.State.COMPLETED,

@@ -164,9 +164,16 @@ def _remembered(request: HttpRequest, study: Study) -> Participant | None:
 
 
 def _to_participant(request: HttpRequest, participant: Participant) -> HttpResponseRedirect:
+    """To the participant's page, remembering them in this browser's session (a reopened
+    study link resumes)."""
     remembered = request.session.get(SESSION_KEY, {})
     if remembered.get(str(participant.study_id)) != participant.token:
         request.session[SESSION_KEY] = {**remembered, str(participant.study_id): participant.token}
+    return _next_page(participant)
+
+
+def _next_page(participant: Participant) -> HttpResponseRedirect:
+    """To the participant's page (after a form of that page: the session is left alone)."""
     return HttpResponseRedirect(reverse("studies:participant", args=[participant.token]))
 
 
@@ -258,14 +265,14 @@ def choose_group(request: HttpRequest, participant: Participant) -> HttpResponse
     groups = {group.slug: group for group in participant.study.groups.all()}
     chosen = _valid(GroupForm(request.POST, list(groups)))["group"]
     flow.choose_group(participant, groups[chosen])
-    return _to_participant(request, participant)
+    return _next_page(participant)
 
 
 @require_POST
 @participant_view
 def start_trials(request: HttpRequest, participant: Participant) -> HttpResponse:
     flow.finish_instructions(participant)
-    return _to_participant(request, participant)
+    return _next_page(participant)
 
 
 @require_POST
@@ -273,11 +280,11 @@ def start_trials(request: HttpRequest, participant: Participant) -> HttpResponse
 def answer(request: HttpRequest, participant: Participant) -> HttpResponse:
     form = AnswerForm(request.POST)
     flow.submit(participant, _valid(form)["trial"], form.answer())
-    return _to_participant(request, participant)
+    return _next_page(participant)
 
 
 @require_POST
 @participant_view
 def continue_after_feedback(request: HttpRequest, participant: Participant) -> HttpResponse:
     flow.acknowledge_feedback(participant, _valid(ContinueForm(request.POST))["trial"])
-    return _to_participant(request, participant)
+    return _next_page(participant)

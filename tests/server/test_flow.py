@@ -146,3 +146,29 @@ def test_replaying_the_last_continue_keeps_the_completion_time(tmp_path):
     )
     assert response.status_code == 302
     assert Participant.objects.get(pk=participant.pk).completed_at == completed_at
+
+
+def test_a_trial_page_and_an_answer_take_few_queries(
+    tmp_path, django_assert_max_num_queries, django_assert_num_queries
+):
+    """Query budget per request (what 300 participants on 2 cores need): a shown trial's
+    page reads the participant, the current trial and the trial counts; an answer reads the
+    participant (twice: to find, then to lock), its trial and the current trial, writes the
+    answer and checks for completion; a picture reads its trial and heatmap set."""
+    from tests.server.participant_stages import at_trials, right_answer
+
+    study = make_study(tmp_path, training_trials=0, attention_check_positions=())
+    client, participant = at_trials(study)
+    page = reverse("studies:participant", args=[participant.token])
+    client.get(page)
+    with django_assert_num_queries(3):
+        assert client.get(page).status_code == 200
+    trial = participant.trials.order_by("position").first()
+    picture = reverse("studies:trial-picture", args=[participant.token, trial.pk, "left"])
+    with django_assert_num_queries(2):
+        assert client.get(picture).status_code == 200
+    with django_assert_max_num_queries(6 + 2):  # + the savepoint and its release
+        answered = client.post(
+            reverse("studies:answer", args=[participant.token]), right_answer(trial)
+        )
+    assert answered.status_code == 302
