@@ -17,8 +17,6 @@ from studies.views.participant import TOKEN
 from studies.views.picture_bytes import BrokenPictureError, pixels_only
 
 TRIAL_PICTURES = ("image", "left", "right", "cluster")
-MAX_ID = 2**63 - 1
-"""The largest database id; the URLs' ``int`` converter reads any number of ASCII digits."""
 
 
 def _send(file: FieldFile, *, private: bool) -> HttpResponse:
@@ -49,7 +47,7 @@ def _content_type(name: str) -> str:
 def trial_picture(request: HttpRequest, token: str, trial: int, picture: str) -> HttpResponse:
     """``picture`` of one of the participant's own trials: the image, the left or right
     heatmap, or (CWOX-2s) the cluster map."""
-    if picture not in TRIAL_PICTURES or not TOKEN.fullmatch(token) or trial > MAX_ID:
+    if picture not in TRIAL_PICTURES or not TOKEN.fullmatch(token):
         raise Http404("No such picture.")
     found = get_object_or_404(
         Trial.objects.select_related("item", "condition"), pk=trial, participant__token=token
@@ -65,8 +63,6 @@ def trial_picture(request: HttpRequest, token: str, trial: int, picture: str) ->
 
 @require_GET
 def instruction_image(request: HttpRequest, study: str, image: int) -> HttpResponse:
-    if image > MAX_ID:
-        raise Http404("No such picture.")
     found = get_object_or_404(InstructionImage, pk=image, study__slug=study)
     return _send(found.image, private=False)
 

@@ -115,3 +115,38 @@ def test_served_pictures_keep_the_stored_pixels(tmp_path):
         with Image.open(maps.map_of(trial.heatmap_left).path) as stored:
             assert served.size == stored.size
             assert served.convert("RGBA").tobytes() == stored.convert("RGBA").tobytes()
+
+
+def test_a_jpeg_with_exif_is_served_as_a_png_without_it(tmp_path):
+    from studies.views.picture_bytes import pixels_only
+
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x010E] = "cwox-2s left heatmap"  # ImageDescription
+    Image.new("RGB", (16, 16), (200, 30, 10)).save(path, format="JPEG", exif=exif)
+    served = pixels_only(str(path))
+    assert set(png_chunks(served)) <= PIXEL_CHUNKS
+    assert b"cwox" not in served
+    with Image.open(path) as stored, Image.open(BytesIO(served)) as decoded:
+        assert decoded.convert("RGB").tobytes() == stored.convert("RGB").tobytes()
+
+
+def test_a_damaged_png_is_decoded_again_and_a_non_picture_is_refused(tmp_path):
+    from studies.views.picture_bytes import BrokenPictureError, pixels_only
+
+    good = tmp_path / "good.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "cwox-2s-a.png")
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(good, pnginfo=info)
+    data = bytearray(good.read_bytes())
+    text_at = data.index(b"tEXt")
+    data[text_at + 8] ^= 0xFF  # a wrong CRC in the text chunk
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(bytes(data))
+    served = pixels_only(str(damaged))
+    assert set(png_chunks(served)) <= PIXEL_CHUNKS
+    assert Image.open(BytesIO(served)).convert("RGB").getpixel((0, 0)) == (1, 2, 3)
+    text = tmp_path / "swox-b.png"
+    text.write_text("not a picture")
+    with pytest.raises(BrokenPictureError):
+        pixels_only(str(text))
