@@ -3,6 +3,11 @@
 consent → (group question) → instructions → training trials with feedback → test trials →
 debrief. Every operation checks that the study is open and that the participant is where the
 operation belongs; a refused operation raises :class:`FlowError` and writes nothing.
+
+A participant's operations run under their row lock (:func:`locked`), so simultaneous copies
+of one form (a double click, two tabs) are carried out one after the other. A form of a step
+the participant is already past is a replay and changes nothing; once the participant is at
+the debrief, nothing of theirs changes any more.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from studies import flow
 from studies.flow import FlowError, Recruitment
+from studies.forms.fields import SingleValueForm
 from studies.forms.participant import (
     AnswerForm,
     ConsentForm,
@@ -253,7 +254,8 @@ def trial_context(trial: Trial) -> dict:
     return context
 
 
-def _valid(form: AnswerForm | ContinueForm | GroupForm) -> dict:
+def _valid(form: SingleValueForm) -> dict:
+    """The cleaned data of a valid ``form``; an invalid one is refused with a clear page."""
     if not form.is_valid():
         raise refusal(form)
     return form.cleaned_data
