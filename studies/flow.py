@@ -3,10 +3,17 @@
 consent → (group question) → instructions → training trials with feedback → test trials →
 debrief. Every operation checks that the study is open and that the participant is where the
 operation belongs; a refused operation raises :class:`FlowError` and writes nothing.
+
+A participant's operations run under their row lock (:func:`locked`), so simultaneous copies
+of one form (a double click, two tabs) are carried out one after the other. A form of a step
+the participant is already past is a replay and changes nothing; once the participant is at
+the debrief, nothing of theirs changes any more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -54,18 +61,19 @@ class Recruitment:
     platform_session_id: str = ""
 
     @classmethod
-    def from_query(cls, query: dict[str, str]) -> Recruitment | None:
+    def from_ids(cls, ids: Mapping[str, str]) -> Recruitment | None:
         """Prolific's ``PROLIFIC_PID``/``STUDY_ID``/``SESSION_ID``, or a generic
-        ``external_id``; None when the link has neither."""
-        if pid := query.get("PROLIFIC_PID", "").strip():
+        ``external_id`` (validated by :class:`studies.forms.participant.RecruitmentForm`);
+        None when the link has neither."""
+        if pid := ids.get("PROLIFIC_PID", "").strip():
             return cls(
                 ExternalIdentity.Source.PROLIFIC,
-                pid[:128],
-                query.get("STUDY_ID", "").strip()[:128],
-                query.get("SESSION_ID", "").strip()[:128],
+                pid,
+                ids.get("STUDY_ID", "").strip(),
+                ids.get("SESSION_ID", "").strip(),
             )
-        if external := query.get("external_id", "").strip():
-            return cls(ExternalIdentity.Source.EXTERNAL, external[:128])
+        if external := ids.get("external_id", "").strip():
+            return cls(ExternalIdentity.Source.EXTERNAL, external)
         return None
 
     def returning_participant(self, study: Study) -> Participant | None:
@@ -77,6 +85,40 @@ class Recruitment:
             .first()
         )
         return identity.participant if identity else None
+
+
+STAGES = list(Participant.Stage)
+"""The stages in the order a participant goes through them."""
+
+
+@contextmanager
+def locked(participant: Participant) -> Iterator[Participant]:
+    """A transaction holding the participant's row lock (``SELECT … FOR UPDATE``), so that
+    one participant's requests change their data one after the other; ``participant`` is
+    refreshed with the stored progress first."""
+    with transaction.atomic():
+        stored = Participant.objects.select_for_update().get(pk=participant.pk)
+        for field in PROGRESS_FIELDS:
+            setattr(participant, field, getattr(stored, field))
+        yield participant
+
+
+PROGRESS_FIELDS = (
+    "group_id",
+    "condition_id",
+    "state",
+    "stage",
+    "assignment_number",
+    "assigned_at",
+    "seed",
+    "last_seen_at",
+    "completed_at",
+)
+
+
+def is_past(participant: Participant, stage: str) -> bool:
+    """Whether the participant is beyond ``stage`` (a form of that stage is a replay)."""
+    return STAGES.index(participant.stage) > STAGES.index(stage)
 
 
 def require_open(study: Study) -> None:
@@ -126,8 +168,10 @@ def consent(
         existing = (recruitment and recruitment.returning_participant(study)) or (
             invite and Participant.objects.filter(invite=invite).first()
         )
-        if existing is None:
-            raise
+        if existing is None:  # the other side of the race is gone again
+            raise FlowError(
+                409, "Please try again", "Your answer arrived twice; reload the page."
+            ) from None
         return existing
     groups = list(study.groups.all())
     if group is None and len(groups) == 1:
@@ -161,31 +205,37 @@ def touch(participant: Participant) -> None:
         setattr(participant, field, value)
 
 
-def choose_group(participant: Participant, group_slug: str) -> Participant:
-    """The participant's answer to the group question."""
-    _require_stage(participant, Participant.Stage.GROUP)
-    group = participant.study.groups.filter(slug=group_slug).first()
-    if group is None:
-        raise FlowError(400, "Please choose one of the answers", "The answer was not recognised.")
-    return assign(participant, group)
+def choose_group(participant: Participant, group: ParticipantGroup) -> Participant:
+    """The participant's answer to the group question; a replay once assigned changes
+    nothing."""
+    with locked(participant):
+        if is_past(participant, Participant.Stage.GROUP):
+            return participant
+        _require_stage(participant, Participant.Stage.GROUP)
+        return assign(participant, group)
 
 
 def finish_instructions(participant: Participant) -> None:
-    _require_stage(participant, Participant.Stage.INSTRUCTIONS)
-    Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.TRIALS)
-    participant.stage = Participant.Stage.TRIALS
+    """Start the trials; a replay once started changes nothing."""
+    with locked(participant):
+        if is_past(participant, Participant.Stage.INSTRUCTIONS):
+            return
+        _require_stage(participant, Participant.Stage.INSTRUCTIONS)
+        Participant.objects.filter(pk=participant.pk).update(stage=Participant.Stage.TRIALS)
+        participant.stage = Participant.Stage.TRIALS
+
+
+TO_DO = Q(answered_at__isnull=True) | Q(block=Trial.Block.TRAINING, feedback_seen_at__isnull=True)
+"""A trial still to do: unanswered, or a training trial whose feedback was not seen."""
 
 
 def current_trial(participant: Participant) -> Trial | None:
     """The trial the participant is at: an answered training trial whose feedback is still to
     be seen, else the first unanswered trial; None when every trial is done."""
+    # One query: trials are done in position order, so an answered training trial whose
+    # feedback is pending comes before every unanswered trial.
     trials = participant.trials.select_related("item", "condition").order_by("position")
-    pending = trials.filter(
-        block=Trial.Block.TRAINING, answered_at__isnull=False, feedback_seen_at__isnull=True
-    ).first()
-    if pending is not None:
-        return pending
-    return trials.filter(answered_at__isnull=True).first()
+    return trials.filter(TO_DO).first()
 
 
 def show(trial: Trial) -> None:
@@ -198,55 +248,28 @@ def show(trial: Trial) -> None:
 
 @dataclass(frozen=True)
 class Answer:
-    """A validated submission: the label positions (1 or 2, in display order) matched to the
-    left and right heatmaps, the confidence 1-5 and the browser's response time."""
+    """A validated submission (:class:`studies.forms.participant.AnswerForm`): the label
+    positions (1 or 2, in display order) matched to the left and right heatmaps, the
+    confidence 1-5 and the browser's response time."""
 
     left_label: int
     right_label: int
     confidence: int
     client_response_ms: int | None
 
-    @classmethod
-    def parse(cls, data: dict[str, str]) -> Answer:
-        left, right = data.get("left", ""), data.get("right", "")
-        if left not in ("1", "2") or right not in ("1", "2"):
-            raise FlowError(
-                400, "Please match both heatmaps", "Choose a label for each of the two heatmaps."
-            )
-        if left == right:
-            raise FlowError(
-                400,
-                "Each label goes with one heatmap",
-                "You gave both heatmaps the same label; give each heatmap a different one.",
-            )
-        confidence = data.get("confidence", "")
-        if confidence not in {str(level) for level in CONFIDENCE_LEVELS}:
-            raise FlowError(400, "Please rate your confidence", "Choose a confidence from 1 to 5.")
-        elapsed = data.get("client_ms", "")
-        client_ms = None
-        if elapsed:
-            if not elapsed.isdigit() or int(elapsed) > MAX_CLIENT_RESPONSE_MS:
-                raise FlowError(400, "Invalid submission", "The response time was malformed.")
-            client_ms = int(elapsed)
-        return cls(int(left), int(right), int(confidence), client_ms)
 
-
-def submit(participant: Participant, trial_id: str, data: dict[str, str]) -> Trial:
+def submit(participant: Participant, trial_id: int, answer: Answer) -> Trial:
     """Store the answer to the participant's current trial; a repeated submission of an
-    answered trial returns the stored trial unchanged."""
-    require_open(participant.study)
-    trial = _own_trial(participant, trial_id)
-    if trial.answered:
-        return trial
-    _require_stage(participant, Participant.Stage.TRIALS)
-    if trial != current_trial(participant):
-        raise FlowError(409, "This is not your current trial", "Please continue where you are.")
-    answer = Answer.parse(data)
-    labels = {1: trial.label_first, 2: trial.label_second}
-    with transaction.atomic():
-        trial = Trial.objects.select_for_update().get(pk=trial.pk)
-        if trial.answered:
+    answered trial, or any submission once the participant is done, returns the stored
+    trial unchanged."""
+    with locked(participant):
+        trial = _own_trial(participant, trial_id)
+        if trial.answered or participant.stage == Participant.Stage.DEBRIEF:
             return trial
+        _require_stage(participant, Participant.Stage.TRIALS)
+        if trial != current_trial(participant):
+            raise FlowError(409, "This is not your current trial", "Please continue where you are.")
+        labels = {1: trial.label_first, 2: trial.label_second}
         trial.answer_left = labels[answer.left_label]
         trial.answer_right = labels[answer.right_label]
         trial.correct = trial.answer_left == trial.heatmap_left
@@ -259,16 +282,19 @@ def submit(participant: Participant, trial_id: str, data: dict[str, str]) -> Tri
     return trial
 
 
-def acknowledge_feedback(participant: Participant, trial_id: str) -> None:
-    """The participant saw the feedback of a training trial (repeating it is harmless)."""
-    trial = _own_trial(participant, trial_id)
-    if trial.block != Trial.Block.TRAINING or not trial.answered:
-        raise FlowError(409, "No feedback to continue from", "Please continue where you are.")
-    with transaction.atomic():
-        Trial.objects.filter(pk=trial.pk, feedback_seen_at__isnull=True).update(
+def acknowledge_feedback(participant: Participant, trial_id: int) -> None:
+    """The participant saw the feedback of a training trial; repeating it changes nothing."""
+    with locked(participant):
+        trial = _own_trial(participant, trial_id)
+        if participant.stage == Participant.Stage.DEBRIEF:
+            return
+        if trial.block != Trial.Block.TRAINING or not trial.answered:
+            raise FlowError(409, "No feedback to continue from", "Please continue where you are.")
+        seen = Trial.objects.filter(pk=trial.pk, feedback_seen_at__isnull=True).update(
             feedback_seen_at=timezone.now()
         )
-        _complete_if_done(participant)
+        if seen:
+            _complete_if_done(participant)
 
 
 ANSWER_FIELDS = (
@@ -282,12 +308,9 @@ ANSWER_FIELDS = (
 
 
 def _complete_if_done(participant: Participant) -> None:
-    to_do = Q(answered_at__isnull=True) | Q(
-        block=Trial.Block.TRAINING, feedback_seen_at__isnull=True
-    )
-    if not participant.trials.filter(to_do).exists():
+    if participant.completed_at is None and not participant.trials.filter(TO_DO).exists():
         now = timezone.now()
-        Participant.objects.filter(pk=participant.pk).update(
+        Participant.objects.filter(pk=participant.pk, completed_at__isnull=True).update(
             state=Participant.State.COMPLETED,
             stage=Participant.Stage.DEBRIEF,
             completed_at=now,
@@ -297,12 +320,8 @@ def _complete_if_done(participant: Participant) -> None:
         participant.completed_at = now
 
 
-def _own_trial(participant: Participant, trial_id: str) -> Trial:
-    trial = (
-        Trial.objects.filter(pk=trial_id, participant=participant).first()
-        if str(trial_id).isdigit()
-        else None
-    )
+def _own_trial(participant: Participant, trial_id: int) -> Trial:
+    trial = Trial.objects.filter(pk=trial_id, participant=participant).first()
     if trial is None:
         raise FlowError(404, "Trial not found", "This trial is not one of yours.")
     return trial

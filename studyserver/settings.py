@@ -11,15 +11,22 @@
 - ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/cwox``; SQLite file in the
   project folder by default.
 - ``CWOX_MEDIA_ROOT``: where stimulus files live (default ``./media``); never served publicly.
+- ``CWOX_LOGIN_FAILURES`` / ``CWOX_LOGIN_COOLOFF_MINUTES``: researcher logins are locked per
+  account and per client address after this many failures (default 5) for this long (default
+  60); ``manage.py axes_reset_username NAME`` / ``axes_reset_ip ADDRESS`` unlock at once.
+- ``CWOX_CLIENT_IP_HEADER``: behind a reverse proxy, the header holding the client's address
+  (see ``studyserver/client_address.py``).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,6 +83,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "studies",
 ]
 
@@ -88,7 +97,44 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp) on every page, the admin and the API included: scripts,
+# styles and pictures from this server only, no inline script or event handler, no framing,
+# forms post only here. The Swagger UI page loads its start script from its own URL
+# (drf-spectacular's split view) for the same reason.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# Researcher logins (django-axes): after CWOX_LOGIN_FAILURES failed attempts an account, and
+# separately a client address, is locked for CWOX_LOGIN_COOLOFF_MINUTES; a success resets the
+# count. Unlock at once with ``manage.py axes_reset_username NAME`` (or ``axes_reset_ip``,
+# ``axes_reset`` for everything).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("CWOX_LOGIN_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("CWOX_LOGIN_COOLOFF_MINUTES", "60")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "studyserver.client_address.client_address"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "studyserver.urls"
 
@@ -115,6 +161,13 @@ DATABASES = {
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite has no row locks: a transaction takes the write lock when it begins (waiting up
+    # to 20 s for it), so simultaneous writers queue instead of failing with "database is
+    # locked" when a reading transaction tries to start writing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,24 +1,40 @@
 """The participant pages. All state is on the server: every page is derived from the
-participant's stage and current trial, every form posts, is checked by :mod:`studies.flow`,
-and redirects back to the participant's page (so reload and back resume where they were)."""
+participant's stage and current trial, every form posts, is validated by a form of
+:mod:`studies.forms.participant`, carried out by :mod:`studies.flow`, and redirects back to
+the participant's page (so reload, back and a replayed form resume where they were)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studies import flow
 from studies.flow import FlowError, Recruitment
+from studies.forms.fields import SingleValueForm
+from studies.forms.participant import (
+    AnswerForm,
+    ConsentForm,
+    ContinueForm,
+    GroupForm,
+    RecruitmentForm,
+    refusal,
+)
 from studies.models import Invite, Participant, ParticipantGroup, Study, Trial
 
 SESSION_KEY = "participants"
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a participant or invite token can look like (``secrets.token_urlsafe``)."""
+UNKNOWN_LINK = FlowError(404, "Unknown link", "Please check the link.")
 
 
 def problem(
@@ -29,42 +45,61 @@ def problem(
     return render(request, "participant/problem.html", context, status=error.status)
 
 
+def refusals(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn the flow's refusals into clear pages."""
+
+    @wraps(view)
+    def refusing(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except FlowError as error:
+            return problem(request, error)
+
+    return refusing
+
+
 @require_http_methods(["GET", "POST"])
+@refusals
 def study_link(request: HttpRequest, study: str) -> HttpResponse:
     """The study's public link: the group is asked after consent (or is the only one)."""
     return _landing(request, _find_study(study))
 
 
 @require_http_methods(["GET", "POST"])
+@refusals
 def group_link(request: HttpRequest, study: str, group: str) -> HttpResponse:
     """A group's public link."""
     found = _find_study(study)
     chosen = ParticipantGroup.objects.filter(study=found, slug=group).first()
     if chosen is None:
-        return problem(request, FlowError(404, "Unknown link", "Please check the link."))
+        raise UNKNOWN_LINK
     return _landing(request, found, group=chosen)
 
 
 @require_http_methods(["GET", "POST"])
+@refusals
 def invite_link(request: HttpRequest, token: str) -> HttpResponse:
     """A personal invitation; using it again resumes its participant."""
+    if not TOKEN.fullmatch(token):
+        raise UNKNOWN_LINK
     invite = Invite.objects.select_related("study", "group").filter(token=token).first()
     if invite is None:
-        return problem(request, FlowError(404, "Unknown link", "Please check the link."))
+        raise UNKNOWN_LINK
     used = Participant.objects.filter(invite=invite).first()
     if used is not None:
         return _to_participant(request, used)
     if invite.is_expired:
-        error = FlowError(410, "This link has expired", "Please contact the researcher.")
-        return problem(request, error)
+        raise FlowError(410, "This link has expired", "Please contact the researcher.")
     if invite.used_at is not None:
-        error = FlowError(410, "This link was already used", "Please contact the researcher.")
-        return problem(request, error)
+        raise FlowError(410, "This link was already used", "Please contact the researcher.")
     return _landing(request, invite.study, invite=invite)
 
 
 def _find_study(slug: str) -> Study:
-    return get_object_or_404(Study, slug=slug)
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        raise UNKNOWN_LINK
+    return study
 
 
 def _landing(
@@ -74,28 +109,53 @@ def _landing(
     invite: Invite | None = None,
 ) -> HttpResponse:
     """Consent: agreeing creates the participant; declining stores only the refusal."""
-    try:
-        flow.require_open(study)
-    except FlowError as error:
-        return problem(request, error)
-    recruitment = Recruitment.from_query(request.GET)
+    flow.require_open(study)
+    ids = RecruitmentForm(request.GET)
+    if not ids.is_valid():
+        raise refusal(ids)
+    recruitment = Recruitment.from_ids(ids.cleaned_data)
     returning = recruitment.returning_participant(study) if recruitment else None
     if returning is None and recruitment is None:
         returning = _remembered(request, study)
     if returning is not None:
         return _to_participant(request, returning)
     if request.method == "GET":
+        # A session from the consent page on, so that a double click on "I agree" is one
+        # consent (see _agree).
+        request.session.setdefault(SESSION_KEY, {})
         return render(request, "participant/consent.html", {"study": study})
-    try:
-        if request.POST.get("decision") == "agree":
-            participant = flow.consent(study, group, invite, recruitment)
-            return _to_participant(request, participant)
-        if request.POST.get("decision") == "decline":
-            flow.decline(study)
-            return render(request, "participant/declined.html", {"study": study})
-        raise FlowError(400, "Please choose", "Choose whether you agree to take part.")
-    except FlowError as error:
-        return problem(request, error)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        raise refusal(form)
+    if form.cleaned_data["decision"] == "decline":
+        flow.decline(study)
+        return render(request, "participant/declined.html", {"study": study})
+    return _agree(request, study, group, invite, recruitment)
+
+
+def _agree(
+    request: HttpRequest,
+    study: Study,
+    group: ParticipantGroup | None,
+    invite: Invite | None,
+    recruitment: Recruitment | None,
+) -> HttpResponse:
+    """Consent once per browser session: the session's row is locked while the participant
+    is made and remembered in it, so simultaneous agreements from one browser (a double
+    click, two tabs) make one participant. Needs a database-backed session engine."""
+    key = request.session.session_key
+    with transaction.atomic():
+        if key is not None:
+            list(Session.objects.select_for_update().filter(session_key=key))
+            stored = request.session.__class__(session_key=key).load()
+            token = stored.get(SESSION_KEY, {}).get(str(study.pk))
+            if token and (known := Participant.objects.filter(token=token, study=study).first()):
+                return _to_participant(request, known)
+        participant = flow.consent(study, group, invite, recruitment)
+        response = _to_participant(request, participant)
+        if key is not None:
+            request.session.save()
+    return response
 
 
 def _remembered(request: HttpRequest, study: Study) -> Participant | None:
@@ -105,9 +165,16 @@ def _remembered(request: HttpRequest, study: Study) -> Participant | None:
 
 
 def _to_participant(request: HttpRequest, participant: Participant) -> HttpResponseRedirect:
+    """To the participant's page, remembering them in this browser's session (a reopened
+    study link resumes)."""
     remembered = request.session.get(SESSION_KEY, {})
     if remembered.get(str(participant.study_id)) != participant.token:
         request.session[SESSION_KEY] = {**remembered, str(participant.study_id): participant.token}
+    return _next_page(participant)
+
+
+def _next_page(participant: Participant) -> HttpResponseRedirect:
+    """To the participant's page (after a form of that page: the session is left alone)."""
     return HttpResponseRedirect(reverse("studies:participant", args=[participant.token]))
 
 
@@ -122,9 +189,11 @@ def participant_view(
             Participant.objects.select_related("study", "group", "condition")
             .filter(token=token)
             .first()
+            if TOKEN.fullmatch(token)
+            else None
         )
         if participant is None:
-            return problem(request, FlowError(404, "Unknown link", "Please check the link."))
+            return problem(request, UNKNOWN_LINK)
         try:
             return handler(request, participant)
         except FlowError as error:
@@ -185,29 +254,39 @@ def trial_context(trial: Trial) -> dict:
     return context
 
 
+def _valid(form: SingleValueForm) -> dict:
+    """The cleaned data of a valid ``form``; an invalid one is refused with a clear page."""
+    if not form.is_valid():
+        raise refusal(form)
+    return form.cleaned_data
+
+
 @require_POST
 @participant_view
 def choose_group(request: HttpRequest, participant: Participant) -> HttpResponse:
-    flow.choose_group(participant, request.POST.get("group", ""))
-    return _to_participant(request, participant)
+    groups = {group.slug: group for group in participant.study.groups.all()}
+    chosen = _valid(GroupForm(request.POST, list(groups)))["group"]
+    flow.choose_group(participant, groups[chosen])
+    return _next_page(participant)
 
 
 @require_POST
 @participant_view
 def start_trials(request: HttpRequest, participant: Participant) -> HttpResponse:
     flow.finish_instructions(participant)
-    return _to_participant(request, participant)
+    return _next_page(participant)
 
 
 @require_POST
 @participant_view
 def answer(request: HttpRequest, participant: Participant) -> HttpResponse:
-    flow.submit(participant, request.POST.get("trial", ""), request.POST.dict())
-    return _to_participant(request, participant)
+    form = AnswerForm(request.POST)
+    flow.submit(participant, _valid(form)["trial"], form.answer())
+    return _next_page(participant)
 
 
 @require_POST
 @participant_view
 def continue_after_feedback(request: HttpRequest, participant: Participant) -> HttpResponse:
-    flow.acknowledge_feedback(participant, request.POST.get("trial", ""))
-    return _to_participant(request, participant)
+    flow.acknowledge_feedback(participant, _valid(ContinueForm(request.POST))["trial"])
+    return _next_page(participant)

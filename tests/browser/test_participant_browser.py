@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CLUSTER_ONLY = (("CWOX-2s", "cwox-2s"),)
-IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+IMAGES_LOADED = "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
 CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')
 
 

@@ -383,7 +383,7 @@ def test_progress_json_counts_groups_conditions_and_abandoned(admin_client, tmp_
         for event in recent
     )
     page = text(admin_client.get(url("study_progress", study.pk)))
-    assert url("study_progress_json", study.pk) in page and "setInterval" in page
+    assert url("study_progress_json", study.pk) in page and "js/progress.js" in page
 
 
 def test_invites_are_created_and_their_links_work(admin_client, tmp_path):

@@ -162,10 +162,18 @@ def test_pictures_only_for_the_participants_own_trials(client, study):
     )
 
 
-def test_steps_cannot_be_repeated_or_skipped(client, study):
+def test_repeated_steps_change_nothing_and_skipped_steps_are_refused(client, study):
     me = _arrive(study)
     before = _snapshot()
-    response = client.post(reverse("studies:choose-group", args=[me.token]), {"group": "expert"})
-    assert response.status_code == 409
-    assert client.post(reverse("studies:start-trials", args=[me.token])).status_code == 409
+    again = client.post(reverse("studies:choose-group", args=[me.token]), {"group": "expert"})
+    assert again.status_code == 302
+    assert client.post(reverse("studies:start-trials", args=[me.token])).status_code == 302
+    assert _snapshot() == before
+    elsewhere = Client()
+    page = elsewhere.post(reverse("studies:study-link", args=[study.slug]), {"decision": "agree"})
+    newcomer = Participant.objects.get(token=page.headers["Location"].strip("/").split("/")[-1])
+    assert newcomer.stage == Participant.Stage.GROUP
+    before = _snapshot()
+    skipped = elsewhere.post(reverse("studies:start-trials", args=[newcomer.token]))
+    assert skipped.status_code == 409
     assert _snapshot() == before

@@ -87,3 +87,88 @@ def test_prolific_id_resumes_instead_of_starting_again(client, tmp_path):
     identity = ExternalIdentity.objects.get()
     assert (identity.external_id, identity.platform_study_id) == ("p1", "s1")
     assert Participant.objects.count() == 1
+
+
+def _completed(tmp_path):
+    from tests.server.participant_stages import at_trials, complete
+
+    study = make_study(tmp_path)
+    client, participant = at_trials(study)
+    complete(client, participant)
+    return study, client, participant
+
+
+def _replays(study, participant):
+    """Every earlier form of ``participant``, as (URL, fields) pairs, in the order they were
+    first sent."""
+    from tests.server.participant_stages import right_answer
+
+    token = participant.token
+    yield reverse("studies:group-link", args=[study.slug, "expert"]), {"decision": "agree"}
+    yield reverse("studies:study-link", args=[study.slug]), {"decision": "agree"}
+    yield reverse("studies:choose-group", args=[token]), {"group": "expert"}
+    yield reverse("studies:choose-group", args=[token]), {"group": "non-expert"}
+    yield reverse("studies:start-trials", args=[token]), {}
+    for trial in participant.trials.order_by("position"):
+        answer = right_answer(trial)
+        yield reverse("studies:answer", args=[token]), answer
+        yield (
+            reverse("studies:answer", args=[token]),
+            {**answer, "left": answer["right"], "right": answer["left"]},
+        )
+        yield reverse("studies:continue", args=[token]), {"trial": str(trial.pk)}
+
+
+def test_replaying_any_earlier_form_after_completion_changes_nothing(tmp_path):
+    from tests.server.participant_stages import snapshot
+
+    study, client, participant = _completed(tmp_path)
+    before = snapshot()
+    for url, fields in _replays(study, participant):
+        response = client.post(url, fields, follow=True)
+        assert response.status_code == 200, url
+        assert b"Thank you!" in response.content, url
+        assert study.completion_code.encode() in response.content, url
+        assert snapshot() == before, url
+
+
+def test_replaying_the_last_continue_keeps_the_completion_time(tmp_path):
+    study = make_study(tmp_path, training_trials=2, test_trials=0, attention_check_positions=())
+    from tests.server.participant_stages import at_trials, complete
+
+    client, participant = at_trials(study)
+    complete(client, participant)
+    last = participant.trials.order_by("position").last()
+    assert last.block == Trial.Block.TRAINING
+    completed_at = Participant.objects.get(pk=participant.pk).completed_at
+    response = client.post(
+        reverse("studies:continue", args=[participant.token]), {"trial": str(last.pk)}
+    )
+    assert response.status_code == 302
+    assert Participant.objects.get(pk=participant.pk).completed_at == completed_at
+
+
+def test_a_trial_page_and_an_answer_take_few_queries(
+    tmp_path, django_assert_max_num_queries, django_assert_num_queries
+):
+    """Query budget per request (what 300 participants on 2 cores need): a shown trial's
+    page reads the participant, the current trial and the trial counts; an answer reads the
+    participant (twice: to find, then to lock), its trial and the current trial, writes the
+    answer and checks for completion; a picture reads its trial and heatmap set."""
+    from tests.server.participant_stages import at_trials, right_answer
+
+    study = make_study(tmp_path, training_trials=0, attention_check_positions=())
+    client, participant = at_trials(study)
+    page = reverse("studies:participant", args=[participant.token])
+    client.get(page)
+    with django_assert_num_queries(3):
+        assert client.get(page).status_code == 200
+    trial = participant.trials.order_by("position").first()
+    picture = reverse("studies:trial-picture", args=[participant.token, trial.pk, "left"])
+    with django_assert_num_queries(2):
+        assert client.get(picture).status_code == 200
+    with django_assert_max_num_queries(6 + 2):  # + the savepoint and its release
+        answered = client.post(
+            reverse("studies:answer", args=[participant.token]), right_answer(trial)
+        )
+    assert answered.status_code == 302
