@@ -188,6 +188,38 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
             "converged": "whether the optimiser reported success",
         },
     ),
+    "power": (
+        "Simulated power of one planned comparison and test within a group at one number of "
+        "participants per cell (studies drawn with participant and item random effects, each "
+        "analysed as the study's analysis does, Holm-corrected within group and test family).",
+        {
+            "group": _GROUP,
+            "condition_a": "first condition of the pair",
+            "condition_b": "second condition of the pair",
+            "test": "welch_t (participant means) or pooled (chi-square with Yates / Fisher on "
+            "pooled trials)",
+            "n_per_cell": "participants per group × condition in each simulated study",
+            "accuracy_a": "assumed marginal accuracy of condition a",
+            "accuracy_b": "assumed marginal accuracy of condition b",
+            "power": "share of simulated studies with Holm-adjusted p < alpha",
+            "mc_se": "Monte Carlo standard error sqrt(power (1 - power) / simulations)",
+            "simulations": "simulated studies behind the power",
+        },
+    ),
+    "power_needed": (
+        "Participants per cell needed for 80% and 90% power, per planned comparison and test "
+        "within a group: the smallest simulated n reaching the target.",
+        {
+            "group": _GROUP,
+            "condition_a": "first condition of the pair",
+            "condition_b": "second condition of the pair",
+            "test": "welch_t or pooled (see power)",
+            "accuracy_a": "assumed marginal accuracy of condition a",
+            "accuracy_b": "assumed marginal accuracy of condition b",
+            "n_80": "smallest simulated n per cell with power >= 0.8; empty when none reaches it",
+            "n_90": "smallest simulated n per cell with power >= 0.9; empty when none reaches it",
+        },
+    ),
 }
 
 

@@ -140,26 +140,67 @@ def cohens_h(
     return float(h), float(h - half), float(h + half)
 
 
+def _two_by_two(
+    successes_a: np.ndarray, n_a: np.ndarray, successes_b: np.ndarray, n_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (..., 2, 2) tables (a/b × correct/wrong) and their expected counts under
+    independence (NaN for an empty table)."""
+    a, b = np.asarray(successes_a, "float64"), np.asarray(successes_b, "float64")
+    table = np.stack(
+        [np.stack([a, np.subtract(n_a, a)], -1), np.stack([b, np.subtract(n_b, b)], -1)], -2
+    )
+    total = table.sum(axis=(-2, -1), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = table.sum(-1, keepdims=True) * table.sum(-2, keepdims=True) / total
+    return table, expected
+
+
+def _needs_fisher(expected: np.ndarray) -> np.ndarray:
+    """Tables with an expected count < 5 (or an empty row: NaN expected counts)."""
+    return ~(expected >= _MIN_EXPECTED).all(axis=(-2, -1))
+
+
 def pooled_test_name(successes_a: int, n_a: int, successes_b: int, n_b: int) -> str:
     """ "fisher_exact" when any expected count of the 2×2 table is < 5, else "chi_square"."""
-    if min(n_a, n_b) == 0:
-        return "fisher_exact"
-    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
-    too_small = (stats.contingency.expected_freq(table) < _MIN_EXPECTED).any()
-    return "fisher_exact" if too_small else "chi_square"
+    _, expected = _two_by_two(successes_a, n_a, successes_b, n_b)
+    return "fisher_exact" if _needs_fisher(expected) else "chi_square"
+
+
+def pooled_tests(
+    successes_a: np.ndarray, n_a: np.ndarray, successes_b: np.ndarray, n_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pooled test of many 2×2 tables at once (arrays broadcast together).
+
+    Pearson's chi-square with Yates' correction, as `scipy.stats.chi2_contingency(table,
+    correction=True)` computes it (each |observed - expected| reduced by min(0.5, itself)),
+    df 1; where an expected count is < 5, Fisher's exact test (scipy, once per distinct
+    table; statistic = odds ratio, df NaN). Returns (is_fisher, statistic, df, p-value).
+    """
+    counts = np.broadcast_arrays(successes_a, n_a, successes_b, n_b)
+    shape = counts[0].shape
+    table, expected = _two_by_two(*(np.ravel(count) for count in counts))
+    fisher = _needs_fisher(expected)
+    deviation = np.abs(table - expected)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        statistic = ((deviation - np.minimum(0.5, deviation)) ** 2 / expected).sum(axis=(-2, -1))
+    p_value = stats.chi2.sf(statistic, 1)
+    df = np.where(fisher, np.nan, 1.0)
+    small = table[fisher].astype("int64")
+    distinct, back = np.unique(small.reshape(len(small), 4), axis=0, return_inverse=True)
+    exact = np.array([stats.fisher_exact(t.reshape(2, 2)) for t in distinct]).reshape(-1, 2)
+    statistic[fisher], p_value[fisher] = exact[back.ravel()].T
+    return tuple(value.reshape(shape) for value in (fisher, statistic, df, p_value))
 
 
 def pooled_correctness_test(
     successes_a: int, n_a: int, successes_b: int, n_b: int
 ) -> tuple[str, float, float, float]:
     """Chi-square (Yates) or, when an expected count is < 5, Fisher's exact test of a 2×2
-    table. Returns (test name, statistic, df (NaN for Fisher), p-value)."""
-    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
-    if pooled_test_name(successes_a, n_a, successes_b, n_b) == "fisher_exact":
-        result = stats.fisher_exact(table)
-        return "fisher_exact", float(result.statistic), np.nan, float(result.pvalue)
-    result = stats.chi2_contingency(table, correction=True)
-    return "chi_square", float(result.statistic), float(result.dof), float(result.pvalue)
+    table (`pooled_tests` of one table). Returns (test name, statistic, df (NaN for
+    Fisher), p-value)."""
+    fisher, statistic, df, p_value = pooled_tests(successes_a, n_a, successes_b, n_b)
+    name = "fisher_exact" if fisher else "chi_square"
+    return name, float(statistic), float(df), float(p_value)
 
 
 def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -184,6 +184,46 @@ def plot_calibration(
     return figure
 
 
+def plot_power(power: pd.DataFrame, targets: Sequence[float] = (0.8, 0.9)) -> Figure:
+    """Power against participants per cell: one panel per group, one colour per planned pair,
+    solid lines for Welch's t on participant means and dashed for the pooled-trials test,
+    error bars ±1.96 Monte Carlo SE, dotted lines at `targets`; y covers [0, 1] with a margin,
+    the legend sits right of the panels. `power` is the table of `power.simulate_power`."""
+    groups = list(dict.fromkeys(power["group"]))
+    figure = _figure(4.2 * max(1, len(groups)) + 2.5, 3.8)
+    panels = figure.subplots(1, max(1, len(groups)), squeeze=False, sharey=True)[0]
+    pairs = list(dict.fromkeys(zip(power["condition_a"], power["condition_b"], strict=True)))
+    styles = {"welch_t": ("-", "Welch t, participant means"), "pooled": ("--", "pooled trials")}
+    for axes, group in zip(panels, groups, strict=False):
+        axes.set_title(group)
+        axes.set_xlabel("participants per cell")
+        _y_limits(axes, 0.0, 1.0, top=1.0, headroom=_END_MARGIN)
+        for target in targets:
+            axes.axhline(target, color="grey", linestyle=":", linewidth=1)
+        for k, (a, b) in enumerate(pairs):
+            for test, (linestyle, test_label) in styles.items():
+                rows = power[
+                    (power["group"] == group)
+                    & (power["condition_a"] == a)
+                    & (power["condition_b"] == b)
+                    & (power["test"] == test)
+                ]
+                axes.errorbar(
+                    rows["n_per_cell"],
+                    rows["power"],
+                    yerr=1.96 * rows["mc_se"],
+                    color=f"C{k}",
+                    linestyle=linestyle,
+                    marker="o",
+                    markersize=3,
+                    capsize=2,
+                    label=f"{a} vs {b}, {test_label}",
+                )
+    panels[0].set_ylabel("power (±1.96 Monte Carlo SE)")
+    _legend_outside(figure, "comparison, test")
+    return figure
+
+
 def save_figure(
     figure: Figure, stem: str | Path, formats: Iterable[str] = FIGURE_FORMATS
 ) -> list[Path]:

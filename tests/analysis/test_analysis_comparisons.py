@@ -18,6 +18,7 @@ from studies.analysis.comparisons import (
     ONE_OUTCOME,
     ZERO_CELL,
     holm,
+    pooled_tests,
     welch_test,
 )
 
@@ -281,3 +282,25 @@ def test_holm_skips_missing_tests_and_works_row_by_row():
             expected_row[tested], multipletests(row[tested], method="holm")[1]
         )
         assert np.isnan(expected_row[~tested]).all()
+
+
+def test_vectorised_pooled_tests_match_scipy_table_by_table():
+    rng = np.random.default_rng(8)
+    n_a, n_b = rng.integers(1, 40, 300), rng.integers(1, 40, 300)
+    successes_a, successes_b = rng.integers(0, n_a + 1), rng.integers(0, n_b + 1)
+    fisher, statistic, df, p = pooled_tests(successes_a, n_a, successes_b, n_b)
+    assert fisher.any() and (~fisher).any()
+    for k in range(300):
+        table = [
+            [successes_a[k], n_a[k] - successes_a[k]],
+            [successes_b[k], n_b[k] - successes_b[k]],
+        ]
+        if fisher[k]:
+            expected = stats.fisher_exact(table)
+            assert np.isnan(df[k])
+        else:  # every expected count >= 5
+            expected = stats.chi2_contingency(table, correction=True)
+            assert df[k] == 1
+        np.testing.assert_allclose(
+            [statistic[k], p[k]], [expected.statistic, expected.pvalue], rtol=1e-10
+        )
