@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-import pandas as pd
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +25,7 @@ from studies.analysis import (
     design_from_accuracy,
     parse_counts,
     plot_power,
+    power_by_n,
     required_participants,
     simulate_power,
 )
@@ -120,20 +120,13 @@ def _svg(figure) -> SafeString:
 def power_results(design: PowerDesign, counts: list[int], simulations: int, seed: int) -> dict:
     """The tables (HTML) and the plot (inline SVG) of one simulation."""
     power = simulate_power(design, counts, simulations=simulations, seed=seed)
-    wide = power.pivot_table(
-        index=["group", "condition_a", "condition_b", "test"],
-        columns="n_per_cell",
-        values="power",
-        sort=False,
-    )
-    wide.columns = [f"n={n}" for n in wide.columns]
     caption = (
         f"Share of {simulations} simulated studies (seed {seed}) with a Holm-adjusted p < "
         f"{design.alpha}, by participants per cell; Monte Carlo SE at most "
         f"{float(power['mc_se'].max()):.3f}."
     )
     return {
-        "power_table": html_table(pd.DataFrame(wide).reset_index(), caption=caption),
+        "power_table": html_table(power_by_n(power), caption=caption),
         "needed_table": html_table(
             required_participants(power),
             caption="Participants per cell for 80% and 90% power (empty: more than the "

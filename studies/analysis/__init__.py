@@ -60,6 +60,7 @@ from .power import (
     DEFAULT_N_PER_CELL,
     TARGETS,
     TESTS,
+    power_by_n,
     required_participants,
     simulate_power,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "plot_calibration",
     "plot_power",
     "plot_summary",
+    "power_by_n",
     "required_participants",
     "save_figure",
     "simulate_power",

@@ -142,6 +142,15 @@ def simulate_power(
     return table.iloc[np.lexsort((table["n_per_cell"], block))].reset_index(drop=True)
 
 
+def power_by_n(power: pd.DataFrame) -> pd.DataFrame:
+    """`power` wide: one row per group × pair × test (columns group, condition_a,
+    condition_b, test) and one column "n=<n>" of power per simulated n, in table order."""
+    keys = ["group", "condition_a", "condition_b", "test"]
+    wide = power.pivot_table(index=keys, columns="n_per_cell", values="power", sort=False)
+    wide.columns = [f"n={n}" for n in wide.columns]
+    return wide.reset_index()
+
+
 def required_participants(power: pd.DataFrame, targets: Sequence[float] = TARGETS) -> pd.DataFrame:
     """The smallest simulated n per cell whose power reaches each target.
 

@@ -12,6 +12,7 @@ from studies.analysis import (
     parse_accuracy,
     parse_counts,
     plot_power,
+    power_by_n,
     required_participants,
     save_figure,
     simulate_power,
@@ -98,15 +99,8 @@ class Command(BaseCommand):
         )
         for name, source in sources.items():
             self.stdout.write(f"  {name}: {source}")
-        wide = power.pivot_table(
-            index=["group", "condition_a", "condition_b", "test"],
-            columns="n_per_cell",
-            values="power",
-            sort=False,
-        )
-        self.stdout.write(
-            "\nPower by participants per cell:\n" + wide.to_string(float_format="{:.2f}".format)
-        )
+        wide = power_by_n(power).to_string(index=False, float_format="{:.2f}".format)
+        self.stdout.write("\nPower by participants per cell:\n" + wide)
         self.stdout.write(
             "\nParticipants per cell for 80% / 90% power (<NA>: more than the largest n):\n"
             + needed.to_string(index=False)
