@@ -106,6 +106,7 @@ class Command(BaseCommand):
             + needed.to_string(index=False)
         )
         if options["out"] is not None:
-            written = write_tables({"power": power, "power_needed": needed}, options["out"])
-            written += save_figure(plot_power(power), options["out"] / "power")
-            self.stdout.write(self.style.SUCCESS(f"{len(written)} files in {options['out']}"))
+            out = Path(options["out"])
+            written = write_tables({"power": power, "power_needed": needed}, out)
+            written += save_figure(plot_power(power), out / "power")
+            self.stdout.write(self.style.SUCCESS(f"{len(written)} files in {out}"))
