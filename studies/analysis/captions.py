@@ -14,8 +14,11 @@ _CELL_COUNTS = "(n=...) is the number of participants in the cell"
 _COMPARISONS = (
     "n_participants_a/b and n_trials_a/b count the participants and trials of each cell. "
     "A row without a test has empty statistics and its reason in note; p_holm adjusts the "
-    "tested pairs of one group, measure and test family."
+    "tested pairs of one group, measure and test family. The pooled tests (chi_square, "
+    "fisher_exact) treat a participant's trials as independent, so their p-values are too "
+    "small when participants differ; Welch's t on participant means is the planned test."
 )
+_MIXED = "Rows with converged False come from a fit that did not converge: do not report them."
 _CALIBRATION = "Wilson 95% intervals on pooled trials; n_participants and n_trials per cell."
 
 
@@ -37,7 +40,8 @@ def table_captions(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     """name -> caption of each table: the codebook's description of a row, plus, for the
     summary and paper tables, the interval methods found in `tables["summary"]`, the
     participants per cell and the marks used, and for comparisons / calibration the counts and
-    how missing tests read. Tables outside the codebook get their name."""
+    how missing tests read, and for the mixed model which rows not to report. Tables outside
+    the codebook get their name."""
     summary = tables.get("summary")
     captions = {}
     for name, table in tables.items():
@@ -53,5 +57,7 @@ def table_captions(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
             parts.append(_COMPARISONS)
         elif name == "calibration":
             parts.append(_CALIBRATION)
+        elif name == "mixed_model":
+            parts.append(_MIXED)
         captions[name] = " ".join(parts)
     return captions

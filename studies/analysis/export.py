@@ -82,6 +82,8 @@ def latex_escape(text: str) -> str:
 def _latex_cell(value: object) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, float) and math.isinf(value):
+        return r"$\infty$" if value > 0 else r"$-\infty$"
     if isinstance(value, float):
         return f"{value:.4g}"
     return latex_escape(str(value))
@@ -89,7 +91,7 @@ def _latex_cell(value: object) -> str:
 
 def latex_tabular(table: pd.DataFrame) -> str:
     """A booktabs `tabular` of `table` (no index): numbers right-aligned with 4 significant
-    digits, text left-aligned and escaped, missing values as empty cells."""
+    digits (±inf as $\\infty$), text left-aligned and escaped, missing values as empty cells."""
     align = "".join(
         "r"
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)

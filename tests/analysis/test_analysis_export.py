@@ -97,12 +97,13 @@ def test_latex_is_a_booktabs_tabular_with_escaped_text(tables, tmp_path):
     assert paper.count("\\\\") == 1 + len(tables.paper)
     assert "non-expert & accuracy" in paper
     assert "nan" not in paper.lower()
-    frame = pd.DataFrame({"name_x": ["a&b", "50%"], "value": [0.123456, np.nan]})
-    assert latex_tabular(frame).splitlines()[2:6] == [
+    frame = pd.DataFrame({"name_x": ["a&b", "50%", "odds"], "value": [0.123456, np.nan, np.inf]})
+    assert latex_tabular(frame).splitlines()[2:7] == [
         "name\\_x & value \\\\",
         "\\midrule",
         "a\\&b & 0.1235 \\\\",
         "50\\% &  \\\\",
+        "odds & $\\infty$ \\\\",
     ]
 
 
@@ -166,4 +167,5 @@ def test_every_table_carries_its_caption_in_every_format(tables, tmp_path):
     assert "(n=...) is the number of participants" in paper
     assert f"† {CELL_MARKS['†']}" in paper  # the fixture has cells of 1, 3 and 4 people
     assert "reason in note" in captions["comparisons"]
+    assert "did not converge" in captions["mixed_model"]
     assert "\\dagger" in (tmp_path / "paper.tex").read_text(encoding="utf-8")
