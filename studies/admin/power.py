@@ -66,7 +66,15 @@ class PowerForm(forms.Form):
     simulations = forms.IntegerField(min_value=100, max_value=MAX_SIMULATIONS, initial=1000)
     seed = forms.IntegerField(min_value=0, initial=0)
 
-    def __init__(self, setting: PowerSetting, *args, accuracy: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        setting: PowerSetting,
+        *args: object,
+        accuracy: dict[tuple[str, str], float] | None = None,
+        **kwargs: object,
+    ) -> None:
+        """Fields for ``setting``'s cells, accuracies initially ``accuracy`` (e.g. a pilot's);
+        after validation ``self.design`` holds the :class:`PowerDesign`."""
         super().__init__(*args, **kwargs)
         self.setting = setting
         self.fields["items"].initial = setting.items
