@@ -1,11 +1,14 @@
 """A study's results: the database's trials and participants as the analysis package's tables.
 
 Used alike by the admin dashboard, the API and ``manage.py export_results``, so every output
-applies the study's exclusion rules the same way (see :mod:`studies.analysis`).
+applies the study's exclusion rules the same way (see :mod:`studies.analysis`). The power
+planner (``manage.py plan_power`` and the admin's "Power" page) takes a study's design and,
+optionally, its analysed trials from here too (:func:`power_setting`, :func:`pilot_estimate`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,16 +16,20 @@ from matplotlib.figure import Figure
 
 from studies.analysis import (
     ExclusionRules,
+    PilotEstimate,
+    PowerDesign,
     StudyTables,
     analyse,
+    design_from_accuracy,
     empty_participants,
     empty_trials,
+    estimate_from_trials,
     plot_calibration,
     plot_summary,
     save_figure,
 )
 from studies.analysis.schema import validate_participants, validate_trials
-from studies.models import Participant, Study, Trial
+from studies.models import Participant, StimulusItem, Study, Trial
 from studies.randomization import expire_abandoned
 
 
@@ -116,3 +123,107 @@ def write_figures(study: Study, tables: StudyTables, out_dir: Path) -> list[Path
     for name, figure in result_figures(study, tables).items():
         written += save_figure(figure, out_dir / name)
     return written
+
+
+@dataclass(frozen=True)
+class PowerSetting:
+    """What the power planner takes from a study's design.
+
+    Attributes:
+        conditions, groups: names in study order.
+        aliases: condition method -> condition name (so ``swox=0.6`` names "SWOX").
+        items: test trials per participant; pool: test items a participant can be shown
+            (not dropped in the review; at least ``items``).
+    """
+
+    conditions: tuple[str, ...]
+    groups: tuple[str, ...]
+    aliases: dict[str, str]
+    items: int
+    pool: int
+
+
+def power_setting(study: Study) -> PowerSetting:
+    """The conditions, groups, test trials and test-item pool of ``study``."""
+    conditions = tuple(study.conditions.values_list("name", flat=True))
+    groups = tuple(study.groups.values_list("name", flat=True))
+    items = max(1, study.test_trials or 0)
+    pool = (
+        study.items.filter(role=StimulusItem.Role.TEST)
+        .exclude(review=StimulusItem.Review.DROP)
+        .count()
+    )
+    return PowerSetting(
+        conditions=conditions,
+        groups=groups,
+        aliases=dict(study.conditions.values_list("method", "name")),
+        items=items,
+        pool=max(items, pool),
+    )
+
+
+def pilot_estimate(study: Study, *, variance_components: bool = True) -> PilotEstimate:
+    """Accuracies (and random-effect sds) estimated from ``study``'s analysed test trials,
+    with its exclusion rules (:func:`studies.analysis.estimate_from_trials`)."""
+    setting = power_setting(study)
+    return estimate_from_trials(
+        study_tables(study).trials,
+        conditions=setting.conditions,
+        groups=setting.groups,
+        seed=study.seed,
+        variance_components=variance_components,
+    )
+
+
+DEFAULT_SD = 0.5
+"""Random-intercept sd (logit scale) assumed when neither the user nor the data give one."""
+
+
+def study_power_design(
+    study: Study,
+    accuracy: dict[str, float] | None = None,
+    *,
+    items: int | None = None,
+    participant_sd: float | None = None,
+    item_sd: float | None = None,
+    from_data: bool = False,
+) -> tuple[PowerDesign, dict[str, str]]:
+    """The :class:`PowerDesign` of ``study``: each input as given, else (``from_data``)
+    estimated from the study's analysed trials (:func:`pilot_estimate`), else the study's
+    own value (items) or :data:`DEFAULT_SD`. Returns it with input -> where it came from.
+
+    Raises:
+        ValueError: no accuracy given and none estimated, or an input the design rejects.
+    """
+    setting = power_setting(study)
+    estimate = pilot_estimate(study) if from_data else None
+    sources = {"accuracy": "given", "items": "given" if items else "the study's test trials"}
+    if accuracy is None:
+        if estimate is None or not estimate.accuracy:
+            raise ValueError(
+                "accuracy: give the assumed accuracy of each condition (e.g. swox=0.6), or "
+                "estimate it from the study's trials once it has some"
+            )
+        accuracy = {
+            f"{group}:{condition}": v for (group, condition), v in estimate.accuracy.items()
+        }
+        sources["accuracy"] = "estimated from the study's trials"
+    sds = {"participant_sd": participant_sd, "item_sd": item_sd}
+    for name, value in sds.items():
+        estimated = getattr(estimate, name, None)
+        if value is None and estimated is not None:
+            sds[name], sources[name] = estimated, "estimated from the study's trials"
+        elif value is None:
+            sds[name], sources[name] = DEFAULT_SD, "assumed (default)"
+        else:
+            sources[name] = "given"
+    design = design_from_accuracy(
+        accuracy,
+        conditions=setting.conditions,
+        groups=setting.groups,
+        aliases=setting.aliases,
+        items=setting.items if items is None else items,
+        pool=max(setting.pool, setting.items if items is None else items),
+        **sds,
+    )
+    return design, sources

@@ -7,9 +7,11 @@ import io
 
 import pandas as pd
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from studies.analysis import StudyTables
+from studies.analysis.captions import table_captions
 from studies.models import Study
 from studies.results import result_figures, study_tables
 
@@ -20,6 +22,8 @@ COMPARISON_COLUMNS = (
     "condition_a",
     "condition_b",
     "test",
+    "n_participants_a",
+    "n_participants_b",
     "mean_a",
     "mean_b",
     "p_value",
@@ -28,20 +32,26 @@ COMPARISON_COLUMNS = (
     "effect",
     "effect_ci_low",
     "effect_ci_high",
+    "note",
 )
 
 
-def html_table(table: pd.DataFrame, columns: tuple[str, ...] | None = None) -> SafeString:
-    """``table`` as an escaped HTML table (numbers to 3 significant digits, blanks for NA)."""
+def html_table(
+    table: pd.DataFrame, columns: tuple[str, ...] | None = None, caption: str | None = None
+) -> SafeString:
+    """``table`` as an escaped HTML table (numbers to 3 significant digits, blanks for NA),
+    with ``caption`` (escaped) as its ``<caption>``."""
     shown = table[[c for c in columns if c in table.columns]] if columns else table.copy()
     for column in shown.columns:
         if isinstance(shown[column].dtype, pd.api.extensions.ExtensionDtype):
             shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
-    return mark_safe(
-        shown.to_html(
-            index=False, na_rep="", float_format=lambda v: f"{v:.3g}", classes="results", border=0
-        )
+    html = shown.to_html(
+        index=False, na_rep="", float_format=lambda v: f"{v:.3g}", classes="results", border=0
     )
+    if caption:
+        opening = html.index(">") + 1
+        html = html[:opening] + format_html("\n<caption>{}</caption>", caption) + html[opening:]
+    return mark_safe(html)
 
 
 def svg_figures(study: Study, tables: StudyTables) -> dict[str, SafeString]:
@@ -58,17 +68,20 @@ def svg_figures(study: Study, tables: StudyTables) -> dict[str, SafeString]:
 def results_context(study: Study, *, exclusions: bool) -> dict:
     """What the results page shows for ``study``, with or without its exclusion rules."""
     tables = study_tables(study, exclusions=exclusions)
+    captions = table_captions(tables.as_dict())
     api = reverse("api:results-detail", args=[study.pk])
     query = f"?format=csv&exclusions={int(exclusions)}"
     return {
         "exclusions": exclusions,
         "paper": [
-            (group, html_table(tables.paper_for(group).reset_index()))
+            (group, html_table(tables.paper_for(group).reset_index(), caption=captions["paper"]))
             for group in study.groups.values_list("name", flat=True)
         ],
-        "comparisons": html_table(tables.comparisons, COMPARISON_COLUMNS),
-        "auroc": html_table(tables.calibration_auroc),
-        "flow": html_table(tables.flow),
+        "comparisons": html_table(
+            tables.comparisons, COMPARISON_COLUMNS, caption=captions["comparisons"]
+        ),
+        "auroc": html_table(tables.calibration_auroc, caption=captions["calibration_auroc"]),
+        "flow": html_table(tables.flow, caption=captions["flow"]),
         "figures": svg_figures(study, tables),
         "downloads": [(name, f"{api}tables/{name}/{query}") for name in tables.as_dict()],
         "refresh_seconds": REFRESH_SECONDS,

@@ -34,6 +34,7 @@ from studies.admin.links import (
     invite_url,
     public_links,
 )
+from studies.admin.power import power_view
 from studies.admin.progress import FIELD_LABELS, FIELDS, study_progress, table
 from studies.admin.results import results_context
 from studies.lifecycle import close_study, open_study, reopen_as_draft, unreviewed_flagged
@@ -109,6 +110,7 @@ class StudyPagesMixin:
             page("progress/", self.progress_view, "progress"),
             page("progress.json", self.progress_json_view, "progress_json"),
             page("results/", self.results_view, "results"),
+            page("power/", power_view(self), "power"),
             page("review/", self.review_view, "review"),
             page("review/<int:item>/", self.review_decision_view, "review_decision"),
             page("status/<slug:operation>/", self.status_view, "status"),
@@ -150,6 +152,7 @@ class StudyPagesMixin:
         pages = [
             ("Progress", self.page_url("progress", study)),
             ("Results", self.page_url("results", study)),
+            ("Power", self.page_url("power", study)),
             ("Participant links", self.page_url("links", study)),
             ("Stimulus items", self.related_list("stimulusitem", study)),
             ("Review stimuli", self.page_url("review", study)),

@@ -43,6 +43,10 @@ Extra columns are ignored. Empty tables with these columns (`schema.empty_trials
 
 Accuracy counts answered test-block trials that are not attention checks; attention checks (in
 any block) only feed the exclusion rule.
+
+Power planning: `simulate_power(PowerDesign(...), n_per_cell)` draws seeded studies with
+participant and item random effects and analyses each with the tests of `compare_conditions`
+(module `power`); `estimate_from_trials` takes the inputs from a pilot's trials.
 """
 
 from .calibration import calibration_by_confidence, confidence_auroc
@@ -51,18 +55,33 @@ from .exclusions import ExclusionRules, Exclusions, apply_exclusions, flow_table
 from .export import FORMATS, write_tables
 from .intervals import Interval, cluster_bootstrap_interval, t_interval, wilson_interval
 from .mixed import mixed_logit
-from .plots import plot_calibration, plot_summary, save_figure
+from .plots import plot_calibration, plot_power, plot_summary, save_figure
+from .power import (
+    DEFAULT_N_PER_CELL,
+    TARGETS,
+    TESTS,
+    power_by_n,
+    required_participants,
+    simulate_power,
+)
+from .power_design import PowerDesign, design_from_accuracy, parse_accuracy, parse_counts
+from .power_pilot import PilotEstimate, estimate_from_trials
 from .schema import empty_participants, empty_trials, validate_study
 from .summary import INTERVAL_METHODS, MEASURES, paper_table, summarise
 from .tables import StudyTables, analyse
 
 __all__ = [
+    "DEFAULT_N_PER_CELL",
     "FORMATS",
     "INTERVAL_METHODS",
     "MEASURES",
+    "TARGETS",
+    "TESTS",
     "ExclusionRules",
     "Exclusions",
     "Interval",
+    "PilotEstimate",
+    "PowerDesign",
     "StudyTables",
     "analyse",
     "apply_exclusions",
@@ -72,14 +91,22 @@ __all__ = [
     "cohens_h",
     "compare_conditions",
     "confidence_auroc",
+    "design_from_accuracy",
     "empty_participants",
     "empty_trials",
+    "estimate_from_trials",
     "flow_table",
     "mixed_logit",
     "paper_table",
+    "parse_accuracy",
+    "parse_counts",
     "plot_calibration",
+    "plot_power",
     "plot_summary",
+    "power_by_n",
+    "required_participants",
     "save_figure",
+    "simulate_power",
     "summarise",
     "t_interval",
     "validate_study",

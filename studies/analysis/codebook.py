@@ -59,10 +59,14 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
             "n_participants": "participants contributing to the measure",
             "n_trials": "test trials contributing to the measure",
             "interval_method": "t: mean ± t(0.975, n-1)·sd/sqrt(n) over participant means; "
-            "wilson: Wilson score interval on pooled trials; bootstrap: two-way cluster "
-            "bootstrap percentile interval (participants × items)",
-            "formatted": "cell text: '0.83 ± 0.09' (t, half-width), '0.83 [0.74, 0.90]' "
-            "(other intervals), '1.00 (n=1)' without interval, empty without data",
+            "t-clipped: that interval clipped to the scale of the measure (accuracy [0, 1], "
+            "confidence [1, 5]); wilson: Wilson score interval on pooled trials; bootstrap: "
+            "two-way cluster bootstrap percentile interval (participants × items)",
+            "formatted": "cell text with participants per cell: '0.83 ± 0.09 (n=12)' (t, "
+            "half-width), '0.60 [0.00, 1.00] (n=2)†' (clipped t and other intervals), "
+            "'1.00 (n=1)†' without interval, empty without data; † fewer than 5 participants, "
+            "‡ no spread between participants (zero-width interval)",
+            "note": "the marks of the cell in words; empty when none applies",
         },
     ),
     "paper": (
@@ -71,7 +75,9 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
         {
             "group": _GROUP,
             "measure": "accuracy or confidence",
-            "<condition>": "one column per condition, in study order: the summary's formatted cell",
+            "<condition>": "one column per condition, in study order: the summary's formatted "
+            "cell, with its participants (n=...) and marks († fewer than 5 participants, ‡ no "
+            "spread between participants)",
         },
     ),
     "comparisons": (
@@ -94,9 +100,9 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
             "statistic": "t (Welch), U of a (Mann-Whitney), chi-square, or odds ratio (Fisher)",
             "df": "degrees of freedom (Welch-Satterthwaite for t, 1 for chi-square); empty "
             "otherwise",
-            "p_value": "two-sided p-value; empty when a condition has fewer than 2 participants",
-            "p_holm": "Holm-adjusted p-value across the pairs of the same group, measure and "
-            "test family (Welch; Mann-Whitney; chi-square/Fisher)",
+            "p_value": "two-sided p-value; empty when there is no test (see note)",
+            "p_holm": "Holm-adjusted p-value across the tested pairs of the same group, measure "
+            "and test family (Welch; Mann-Whitney; chi-square/Fisher)",
             "effect_size": "cohens_d (Welch rows), rank_biserial (Mann-Whitney rows), "
             "cohens_h (pooled rows)",
             "effect": "effect size of a vs b: d = difference / pooled sd; r = 2U/(n_a n_b) - "
@@ -104,6 +110,9 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
             "effect_ci_low": "95% interval of the effect (d: noncentral t; h: normal "
             "approximation h ± 1.96 sqrt(1/n_a + 1/n_b)); empty for rank_biserial",
             "effect_ci_high": "upper bound of that interval",
+            "note": "why there is no test (fewer than 2 participants in a condition; no spread "
+            "in either condition; all participants tied; one outcome in every trial), or a "
+            "zero cell of the 2x2 table; empty otherwise",
         },
     ),
     "calibration": (
@@ -135,7 +144,8 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "exclusions": (
-        "One exclusion reason.",
+        "One exclusion reason: whether the study's rules apply it, and how many participants "
+        "and test trials it removed.",
         {
             "reason": "not assigned, incomplete, failed attention checks, no test trials "
             "(participant level, checked in this order) or faster than min_response_ms "
@@ -178,6 +188,38 @@ CODEBOOK: dict[str, tuple[str, dict[str, str]]] = {
             "converged": "whether the optimiser reported success",
         },
     ),
+    "power": (
+        "Simulated power of one planned comparison and test within a group at one number of "
+        "participants per cell (studies drawn with participant and item random effects, each "
+        "analysed as the study's analysis does, Holm-corrected within group and test family).",
+        {
+            "group": _GROUP,
+            "condition_a": "first condition of the pair",
+            "condition_b": "second condition of the pair",
+            "test": "welch_t (participant means) or pooled (chi-square with Yates / Fisher on "
+            "pooled trials)",
+            "n_per_cell": "participants per group × condition in each simulated study",
+            "accuracy_a": "assumed marginal accuracy of condition a",
+            "accuracy_b": "assumed marginal accuracy of condition b",
+            "power": "share of simulated studies with Holm-adjusted p < alpha",
+            "mc_se": "Monte Carlo standard error sqrt(power (1 - power) / simulations)",
+            "simulations": "simulated studies behind the power",
+        },
+    ),
+    "power_needed": (
+        "Participants per cell needed for 80% and 90% power, per planned comparison and test "
+        "within a group: the smallest simulated n reaching the target.",
+        {
+            "group": _GROUP,
+            "condition_a": "first condition of the pair",
+            "condition_b": "second condition of the pair",
+            "test": "welch_t or pooled (see power)",
+            "accuracy_a": "assumed marginal accuracy of condition a",
+            "accuracy_b": "assumed marginal accuracy of condition b",
+            "n_80": "smallest simulated n per cell with power >= 0.8; empty when none reaches it",
+            "n_90": "smallest simulated n per cell with power >= 0.9; empty when none reaches it",
+        },
+    ),
 }
 
 
@@ -194,9 +236,12 @@ def describe_column(table: str, column: str) -> str | None:
     return None
 
 
-def codebook_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
-    """CODEBOOK.md text for the given tables: per table what a row is, then each column
-    with its type and meaning ("not described" for columns outside the codebook)."""
+def codebook_markdown(
+    tables: Mapping[str, pd.DataFrame], captions: Mapping[str, str] | None = None
+) -> str:
+    """CODEBOOK.md text for the given tables: per table its caption (`captions[name]`, else
+    what a row is), then each column with its type and meaning ("not described" for columns
+    outside the codebook)."""
     lines = [
         "# Codebook",
         "",
@@ -204,6 +249,8 @@ def codebook_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
     ]
     for name, table in tables.items():
         row_meaning = CODEBOOK[name][0] if name in CODEBOOK else "not described"
+        if captions is not None and name in captions:
+            row_meaning = captions[name]
         lines += [
             "",
             f"## {name}",

@@ -16,8 +16,14 @@ measure, one row per test (`COMPARISON_COLUMNS`):
   h ± z·sqrt(1/n_a + 1/n_b) (n = trials; this ignores clustering within participants).
 
 `p_holm` is Holm's step-down adjustment across the pairs of one group, measure and test family
-(Welch; Mann-Whitney; pooled chi-square/Fisher), over the pairs that have a p-value. Every
-test needs at least 2 participants in each condition; otherwise its statistics are NaN.
+(Welch; Mann-Whitney; pooled chi-square/Fisher), over the pairs that have a p-value.
+
+Degenerate cases get no test: their statistic, p-value and effect are NaN (empty) and `note`
+says why (`NO_TEST_REASONS`). Every test needs at least 2 participants in each condition;
+Welch's t needs some spread in at least one condition (two constant cells would give t = ±inf
+and p = 0, which reads as "highly significant"); Mann-Whitney needs at least two different
+values overall; the pooled test needs both correct and wrong trials overall. `note` also flags
+a Fisher row whose odds ratio is infinite or undefined (a zero cell; its p-value stands).
 """
 
 import itertools
@@ -51,7 +57,14 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "effect",
     "effect_ci_low",
     "effect_ci_high",
+    "note",
 )
+FEW_PARTICIPANTS = "no test: fewer than 2 participants in a condition"
+NO_SPREAD = "no test: no spread in either condition (every participant has the same value)"
+ALL_TIED = "no test: every participant in both conditions has the same value"
+ONE_OUTCOME = "no test: every trial in both conditions has the same outcome"
+ZERO_CELL = "a zero cell in the 2x2 table: the odds ratio is 0 or infinite (the p-value stands)"
+NO_TEST_REASONS: tuple[str, ...] = (FEW_PARTICIPANTS, NO_SPREAD, ALL_TIED, ONE_OUTCOME)
 _FAMILY = {
     "welch_t": "welch_t",
     "mann_whitney_u": "mann_whitney_u",
@@ -78,19 +91,23 @@ def _ncp_for_cdf(t_observed: float, df: float, target: float) -> float:
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values: with p sorted ascending, the i-th (1-based) is
-    max over j <= i of min(1, (m - j + 1)·p_(j)), returned in the input order.
+    """Holm's step-down adjusted p-values along the last axis: with the m non-NaN p sorted
+    ascending, the i-th (1-based) is max over j <= i of min(1, (m - j + 1)·p_(j)), returned
+    in the input order; NaN (no test) stays NaN and does not count towards m.
 
     Same values as `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`, which
     is not used because it runs a full `gc.collect()` on every call (~70 ms here, one call per
-    test family, more inside a large web process).
+    test family, more inside a large web process). Accepts (..., m) arrays, e.g. one family
+    per simulated study.
     """
     p = np.asarray(p_values, dtype="float64")
-    order = np.argsort(p, kind="stable")
-    scaled = np.minimum(1.0, (len(p) - np.arange(len(p))) * p[order])
+    order = np.argsort(p, axis=-1, kind="stable")  # NaN sorts last
+    ranked = np.take_along_axis(p, order, axis=-1)
+    m = (~np.isnan(p)).sum(axis=-1, keepdims=True)
+    scaled = np.minimum(1.0, (m - np.arange(p.shape[-1])) * ranked)
     adjusted = np.empty_like(p)
-    adjusted[order] = np.maximum.accumulate(scaled)
-    return adjusted
+    np.put_along_axis(adjusted, order, np.fmax.accumulate(scaled, axis=-1), axis=-1)
+    return np.where(np.isnan(p), np.nan, adjusted)
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -123,52 +140,112 @@ def cohens_h(
     return float(h), float(h - half), float(h + half)
 
 
+def _two_by_two(
+    successes_a: np.ndarray, n_a: np.ndarray, successes_b: np.ndarray, n_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (..., 2, 2) tables (a/b × correct/wrong) and their expected counts under
+    independence (NaN for an empty table)."""
+    a, b = np.asarray(successes_a, "float64"), np.asarray(successes_b, "float64")
+    table = np.stack(
+        [np.stack([a, np.subtract(n_a, a)], -1), np.stack([b, np.subtract(n_b, b)], -1)], -2
+    )
+    total = table.sum(axis=(-2, -1), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = table.sum(-1, keepdims=True) * table.sum(-2, keepdims=True) / total
+    return table, expected
+
+
+def _needs_fisher(expected: np.ndarray) -> np.ndarray:
+    """Tables with an expected count < 5 (or an empty row: NaN expected counts)."""
+    return ~(expected >= _MIN_EXPECTED).all(axis=(-2, -1))
+
+
 def pooled_test_name(successes_a: int, n_a: int, successes_b: int, n_b: int) -> str:
     """ "fisher_exact" when any expected count of the 2×2 table is < 5, else "chi_square"."""
-    if min(n_a, n_b) == 0:
-        return "fisher_exact"
-    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
-    too_small = (stats.contingency.expected_freq(table) < _MIN_EXPECTED).any()
-    return "fisher_exact" if too_small else "chi_square"
+    _, expected = _two_by_two(successes_a, n_a, successes_b, n_b)
+    return "fisher_exact" if _needs_fisher(expected) else "chi_square"
+
+
+def pooled_tests(
+    successes_a: np.ndarray, n_a: np.ndarray, successes_b: np.ndarray, n_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pooled test of many 2×2 tables at once (arrays broadcast together).
+
+    Pearson's chi-square with Yates' correction, as `scipy.stats.chi2_contingency(table,
+    correction=True)` computes it (each |observed - expected| reduced by min(0.5, itself)),
+    df 1; where an expected count is < 5, Fisher's exact test (scipy, once per distinct
+    table; statistic = odds ratio, df NaN). Returns (is_fisher, statistic, df, p-value).
+    """
+    counts = np.broadcast_arrays(successes_a, n_a, successes_b, n_b)
+    shape = counts[0].shape
+    table, expected = _two_by_two(*(np.ravel(count) for count in counts))
+    fisher = _needs_fisher(expected)
+    deviation = np.abs(table - expected)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        statistic = ((deviation - np.minimum(0.5, deviation)) ** 2 / expected).sum(axis=(-2, -1))
+    p_value = stats.chi2.sf(statistic, 1)
+    df = np.where(fisher, np.nan, 1.0)
+    small = table[fisher].astype("int64")
+    distinct, back = np.unique(small.reshape(len(small), 4), axis=0, return_inverse=True)
+    exact = np.array([stats.fisher_exact(t.reshape(2, 2)) for t in distinct]).reshape(-1, 2)
+    statistic[fisher], p_value[fisher] = exact[back.ravel()].T
+    return tuple(value.reshape(shape) for value in (fisher, statistic, df, p_value))
 
 
 def pooled_correctness_test(
     successes_a: int, n_a: int, successes_b: int, n_b: int
 ) -> tuple[str, float, float, float]:
     """Chi-square (Yates) or, when an expected count is < 5, Fisher's exact test of a 2×2
-    table. Returns (test name, statistic, df (NaN for Fisher), p-value)."""
-    table = np.array([[successes_a, n_a - successes_a], [successes_b, n_b - successes_b]])
-    if pooled_test_name(successes_a, n_a, successes_b, n_b) == "fisher_exact":
-        result = stats.fisher_exact(table)
-        return "fisher_exact", float(result.statistic), np.nan, float(result.pvalue)
-    result = stats.chi2_contingency(table, correction=True)
-    return "chi_square", float(result.statistic), float(result.dof), float(result.pvalue)
+    table (`pooled_tests` of one table). Returns (test name, statistic, df (NaN for
+    Fisher), p-value)."""
+    fisher, statistic, df, p_value = pooled_tests(successes_a, n_a, successes_b, n_b)
+    name = "fisher_exact" if fisher else "chi_square"
+    return name, float(statistic), float(df), float(p_value)
+
+
+def welch_test(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Welch's two-sided t-test of a vs b along the last axis: (t, df, p), shape a.shape[:-1].
+
+    Vectorised over leading axes (one test per row, e.g. per simulated study). Where both
+    samples are constant (max == min in each) there is no test: t, df and p are NaN rather
+    than scipy's ±inf / 0. Fewer than 2 values in a sample: NaN everywhere.
+    """
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    shape = np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    if min(a.shape[-1], b.shape[-1]) < MIN_PARTICIPANTS:
+        return (np.full(shape, np.nan),) * 3
+    no_spread = (np.ptp(a, axis=-1) == 0) & (np.ptp(b, axis=-1) == 0)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_ind(a, b, equal_var=False, axis=-1)
+    return tuple(
+        np.where(no_spread, np.nan, np.broadcast_to(value, shape))
+        for value in (result.statistic, result.df, result.pvalue)
+    )
 
 
 def _participant_tests(a: np.ndarray, b: np.ndarray, level: float) -> list[dict]:
-    enough = min(len(a), len(b)) >= MIN_PARTICIPANTS
     welch = {"test": "welch_t", "effect_size": "cohens_d"}
     mwu = {"test": "mann_whitney_u", "effect_size": "rank_biserial"}
-    if not enough:
-        return [welch, mwu]
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t_result = stats.ttest_ind(a, b, equal_var=False)
-    d, d_low, d_high = cohens_d(a, b, level)
-    welch.update(
-        statistic=t_result.statistic,
-        df=t_result.df,
-        p_value=t_result.pvalue,
-        effect=d,
-        effect_ci_low=d_low,
-        effect_ci_high=d_high,
-    )
-    u_result = stats.mannwhitneyu(a, b, alternative="two-sided")
-    mwu.update(
-        statistic=u_result.statistic,
-        p_value=u_result.pvalue,
-        effect=2 * u_result.statistic / (len(a) * len(b)) - 1,
-    )
+    if min(len(a), len(b)) < MIN_PARTICIPANTS:
+        return [{**welch, "note": FEW_PARTICIPANTS}, {**mwu, "note": FEW_PARTICIPANTS}]
+    t, df, p = (float(value) for value in welch_test(a, b))
+    if np.isnan(p):
+        welch["note"] = NO_SPREAD
+    else:
+        d, d_low, d_high = cohens_d(a, b, level)
+        welch.update(
+            statistic=t, df=df, p_value=p, effect=d, effect_ci_low=d_low, effect_ci_high=d_high
+        )
+    if np.ptp(np.concatenate([a, b])) == 0:
+        mwu["note"] = ALL_TIED
+    else:
+        u_result = stats.mannwhitneyu(a, b, alternative="two-sided")
+        mwu.update(
+            statistic=u_result.statistic,
+            p_value=u_result.pvalue,
+            effect=2 * u_result.statistic / (len(a) * len(b)) - 1,
+        )
     return [welch, mwu]
 
 
@@ -227,7 +304,8 @@ def compare_conditions(
         p = out.loc[index, "p_value"].dropna()
         if len(p):
             out.loc[p.index, "p_holm"] = holm(p.to_numpy())
-    text = ["group", "measure", "condition_a", "condition_b", "test", "effect_size"]
+    out["note"] = out["note"].fillna("")
+    text = ["group", "measure", "condition_a", "condition_b", "test", "effect_size", "note"]
     counts = ["n_participants_a", "n_participants_b", "n_trials_a", "n_trials_b"]
     numbers = [c for c in COMPARISON_COLUMNS if c not in text and c not in counts]
     return out.astype(
@@ -250,10 +328,14 @@ def _pooled_row(base: dict, cell_a: pd.DataFrame, cell_b: pd.DataFrame, level: f
         "mean_b": successes_b / n_b if n_b else np.nan,
     }
     if min(base["n_participants_a"], base["n_participants_b"]) < MIN_PARTICIPANTS:
-        return row
-    _, statistic, df, p_value = pooled_correctness_test(successes_a, n_a, successes_b, n_b)
+        return {**row, "note": FEW_PARTICIPANTS}
+    if successes_a + successes_b in (0, n_a + n_b):
+        return {**row, "note": ONE_OUTCOME}
+    test, statistic, df, p_value = pooled_correctness_test(successes_a, n_a, successes_b, n_b)
     h, h_low, h_high = cohens_h(successes_a, n_a, successes_b, n_b, level)
+    zero_cell = 0 in (successes_a, n_a - successes_a, successes_b, n_b - successes_b)
     row.update(
+        note=ZERO_CELL if test == "fisher_exact" and zero_cell else "",
         statistic=statistic,
         df=df,
         p_value=p_value,

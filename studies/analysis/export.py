@@ -1,9 +1,13 @@
 """Write result tables as CSV, XLSX, LaTeX and JSON, with CODEBOOK.md, atomically.
 
 Files in `out_dir`: `<table>.csv` (UTF-8, no index, empty cell = missing), `tables.xlsx` (one
-sheet per table), `<table>.tex` (a booktabs `tabular`; needs `\\usepackage{booktabs}`),
-`<table>.json` (pandas' "table" orient: a JSON Table Schema plus records, so
-`pandas.read_json(path, orient="table")` restores the types), and `CODEBOOK.md`. Each file is
+sheet per table: the caption in the first row, the header in the second, so
+`pandas.read_excel(path, sheet_name=name, header=1)` reads it), `<table>.tex` (a `table` float
+with `\\caption` and `\\label{tab:<table>}` around a booktabs `tabular`; needs
+`\\usepackage{booktabs}`), `<table>.json` (pandas' "table" orient: a JSON Table Schema, whose
+`description` is the caption, plus records, so `pandas.read_json(path, orient="table")`
+restores the types), and `CODEBOOK.md` (each table's caption and columns; the caption of the
+CSV files). Captions come from `captions.table_captions`. Each file is
 written to a temporary file in `out_dir` and moved into place with `os.replace`, so a reader
 never sees a half-written file.
 
@@ -11,6 +15,7 @@ LaTeX is rendered here rather than with `DataFrame.to_latex`, which needs jinja2
 dependency of this project).
 """
 
+import json
 import math
 import os
 import re
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .captions import table_captions
 from .codebook import codebook_markdown
 from .tables import StudyTables
 
@@ -40,6 +46,10 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "±": r"$\pm$",
+    "†": r"$^{\dagger}$",
+    "‡": r"$^{\ddagger}$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
 }
 
 
@@ -65,13 +75,15 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def latex_escape(text: str) -> str:
-    """`text` with LaTeX's special characters escaped ("±" becomes $\\pm$)."""
+    """`text` with LaTeX's special characters escaped ("±" becomes $\\pm$, "†" $^{\\dagger}$)."""
     return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
 
 
 def _latex_cell(value: object) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, float) and math.isinf(value):
+        return r"$\infty$" if value > 0 else r"$-\infty$"
     if isinstance(value, float):
         return f"{value:.4g}"
     return latex_escape(str(value))
@@ -79,7 +91,7 @@ def _latex_cell(value: object) -> str:
 
 def latex_tabular(table: pd.DataFrame) -> str:
     """A booktabs `tabular` of `table` (no index): numbers right-aligned with 4 significant
-    digits, text left-aligned and escaped, missing values as empty cells."""
+    digits (±inf as $\\infty$), text left-aligned and escaped, missing values as empty cells."""
     align = "".join(
         "r"
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
@@ -98,10 +110,29 @@ def latex_tabular(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
+    """`latex_tabular(table)` in a centred `table` float with `\\caption` (escaped) and
+    `\\label{label}` above it."""
+    return (
+        "\\begin{table}[htbp]\n\\centering\n"
+        f"\\caption{{{latex_escape(caption)}}}\n\\label{{{label}}}\n"
+        f"{latex_tabular(table)}\\end{{table}}\n"
+    )
+
+
+def _write_workbook(
+    path: Path, tables: Mapping[str, pd.DataFrame], captions: Mapping[str, str]
+) -> None:
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, table in tables.items():
-            table.to_excel(writer, sheet_name=name, index=False)
+            table.to_excel(writer, sheet_name=name, index=False, startrow=1)
+            writer.sheets[name].cell(row=1, column=1, value=captions[name])
+
+
+def _json_text(table: pd.DataFrame, caption: str) -> str:
+    payload = json.loads(table.to_json(orient="table", index=False, double_precision=15))
+    payload["schema"]["description"] = caption
+    return json.dumps(payload, indent=1, ensure_ascii=False)
 
 
 def write_tables(
@@ -135,17 +166,18 @@ def write_tables(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    captions = table_captions(named)
     written = []
     for name, table in named.items():
         if "csv" in formats:
             written.append(_write_text(out / f"{name}.csv", table.to_csv(index=False)))
         if "latex" in formats:
-            written.append(_write_text(out / f"{name}.tex", latex_tabular(table)))
+            text = latex_table(table, captions[name], f"tab:{name}")
+            written.append(_write_text(out / f"{name}.tex", text))
         if "json" in formats:
-            text = table.to_json(orient="table", index=False, indent=1, double_precision=15)
-            written.append(_write_text(out / f"{name}.json", text))
+            written.append(_write_text(out / f"{name}.json", _json_text(table, captions[name])))
     if "xlsx" in formats:
         path = out / WORKBOOK_NAME
-        written.append(atomic_write(path, lambda target: _write_workbook(target, named)))
-    written.append(_write_text(out / CODEBOOK_NAME, codebook_markdown(named)))
+        written.append(atomic_write(path, lambda target: _write_workbook(target, named, captions)))
+    written.append(_write_text(out / CODEBOOK_NAME, codebook_markdown(named, captions)))
     return written

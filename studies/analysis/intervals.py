@@ -6,7 +6,9 @@
   resamples participants and items independently (with replacement) and keeps the trials in
   the crossing; the statistic is the mean of participant means, as for the t-interval.
 
-Intervals need at least 2 participants; below that `low` and `high` are NaN.
+Intervals need at least 2 participants; below that `low` and `high` are NaN. `clip_to_scale`
+bounds an interval by the range of the measure (a t-interval on few participants can reach
+below 0 or above 1 for a proportion).
 """
 
 from dataclasses import dataclass
@@ -48,6 +50,20 @@ def t_interval(values: np.ndarray | pd.Series, level: float = 0.95) -> Interval:
         return Interval(mean, np.nan, np.nan, "t")
     half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
     return Interval(mean, mean - half, mean + half, "t")
+
+
+def clip_to_scale(interval: Interval, low: float, high: float) -> Interval:
+    """`interval` with its bounds clipped to the scale [low, high] of the measure.
+
+    Clipping keeps the coverage of the interval: every value of the parameter on the scale
+    lies in the clipped interval exactly when it lies in the original one. When a bound moves,
+    the method becomes "<method>-clipped" (e.g. "t-clipped"): the interval is no longer
+    symmetric and must not be written as "±".
+    """
+    clipped_low, clipped_high = max(interval.low, low), min(interval.high, high)
+    if (clipped_low, clipped_high) == (interval.low, interval.high) or np.isnan(interval.low):
+        return interval
+    return Interval(interval.estimate, clipped_low, clipped_high, f"{interval.method}-clipped")
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> Interval:

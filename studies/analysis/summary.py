@@ -10,6 +10,15 @@ rating. Interval methods (`INTERVAL_METHODS`):
 * "bootstrap": two-way cluster bootstrap over participants and items (percentile interval),
   seeded per cell from (seed, group, condition) so a cell's interval does not depend on the
   other cells.
+
+Every interval lies on the scale of its measure (`SCALES`: accuracy [0, 1], confidence [1, 5]):
+a t-interval reaching beyond it is clipped (method "t-clipped", see `intervals.clip_to_scale`,
+which keeps its coverage). The t-interval is kept, rather than replaced by a Wilson interval on
+pooled trials, because it is the paper's participant-level interval: pooled trials of one
+participant are not independent, and a Wilson interval over them is too narrow when
+participants differ. Each cell's text carries its number of participants; a cell with fewer
+than `SMALL_CELL` participants is marked †, one whose participants all have the same value
+(a zero-width interval that understates the uncertainty) ‡, and `note` says so in words.
 """
 
 import zlib
@@ -21,13 +30,36 @@ import pandas as pd
 from .intervals import (
     MIN_PARTICIPANTS,
     Interval,
+    clip_to_scale,
     cluster_bootstrap_interval,
     t_interval,
     wilson_interval,
 )
+from .schema import CONFIDENCE_LEVELS
 
 MEASURES: tuple[str, ...] = ("accuracy", "confidence")
+SCALES: dict[str, tuple[float, float]] = {
+    "accuracy": (0.0, 1.0),
+    "confidence": (float(min(CONFIDENCE_LEVELS)), float(max(CONFIDENCE_LEVELS))),
+}
 INTERVAL_METHODS: tuple[str, ...] = ("t", "wilson", "bootstrap")
+INTERVAL_DESCRIPTIONS: dict[str, str] = {
+    "t": "mean ± half-width of the t-interval over participant means",
+    "t-clipped": "mean [low, high] of the t-interval over participant means, clipped to the "
+    "scale of the measure",
+    "wilson": "pooled share of correct trials [low, high] of the Wilson score interval",
+    "bootstrap": "mean [low, high] of the two-way (participants × items) cluster bootstrap "
+    "percentile interval",
+}
+"""interval_method -> how a cell with that method is written and computed (for captions)."""
+SMALL_CELL = 5
+SMALL_MARK = "†"
+NO_SPREAD_MARK = "‡"
+CELL_MARKS: dict[str, str] = {
+    SMALL_MARK: f"fewer than {SMALL_CELL} participants",
+    NO_SPREAD_MARK: "no spread between participants: the interval has zero width",
+}
+"""Mark -> its meaning, for a table's note or caption."""
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "group",
     "condition",
@@ -40,6 +72,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "n_trials",
     "interval_method",
     "formatted",
+    "note",
 )
 # measure -> (participant-level column, trial-level column, participant column counting trials)
 _MEASURE_COLUMNS = {
@@ -53,16 +86,33 @@ def cell_rng(seed: int, group: str, condition: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(group.encode()), zlib.crc32(condition.encode())])
 
 
+def cell_marks(interval: Interval, n_participants: int) -> str:
+    """The `CELL_MARKS` that apply to a cell with data, in order ("" when none)."""
+    marks = SMALL_MARK if 0 < n_participants < SMALL_CELL else ""
+    if n_participants >= MIN_PARTICIPANTS and interval.low == interval.high:
+        marks += NO_SPREAD_MARK
+    return marks
+
+
+def marks_note(marks: str) -> str:
+    """The meaning of each mark in `marks`, e.g. "† fewer than 5 participants"; joined by "; "."""
+    return "; ".join(f"{mark} {CELL_MARKS[mark]}" for mark in marks)
+
+
 def format_cell(interval: Interval, n_participants: int) -> str:
-    """Text of a table cell, 2 decimals: "0.83 ± 0.09" for a t-interval, "0.83 [0.74, 0.90]"
-    for other intervals, "1.00 (n=1)" when there is no interval, "" when there is no data."""
+    """Text of a table cell, 2 decimals, with the number of participants and the marks of
+    `cell_marks`: "0.83 ± 0.09 (n=12)" for a t-interval, "0.60 [0.00, 1.00] (n=2)†" for a
+    clipped t-interval or another interval, "1.00 (n=1)†" without interval, "" without data."""
     if n_participants == 0 or np.isnan(interval.estimate):
         return ""
+    marks = cell_marks(interval, n_participants)
     if np.isnan(interval.low) or np.isnan(interval.high):
-        return f"{interval.estimate:.2f} (n={n_participants})"
-    if interval.method == "t":
-        return f"{interval.estimate:.2f} ± {interval.half_width:.2f}"
-    return f"{interval.estimate:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+        text = f"{interval.estimate:.2f}"
+    elif interval.method == "t":
+        text = f"{interval.estimate:.2f} ± {interval.half_width:.2f}"
+    else:
+        text = f"{interval.estimate:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+    return f"{text} (n={n_participants}){marks}"
 
 
 def _interval(
@@ -83,7 +133,7 @@ def _interval(
     if method == "bootstrap":
         _, column, _ = _MEASURE_COLUMNS[measure]
         return cluster_bootstrap_interval(trials, column, resamples=resamples, rng=rng, level=level)
-    return t_interval(values, level)
+    return clip_to_scale(t_interval(values, level), *SCALES[measure])
 
 
 def summarise(
@@ -110,7 +160,8 @@ def summarise(
 
     Returns:
         mean, ci_low, ci_high (NaN with < 2 participants), sd of participant means,
-        n_participants and n_trials contributing to the measure, interval_method, formatted.
+        n_participants and n_trials contributing to the measure, interval_method, formatted
+        and note (the cell's warnings in words, "" when none).
     """
     if interval not in INTERVAL_METHODS:
         raise ValueError(f"interval must be one of {', '.join(INTERVAL_METHODS)}, got {interval!r}")
@@ -147,6 +198,7 @@ def summarise(
                         "n_trials": int(cell[count_column].sum()),
                         "interval_method": result.method,
                         "formatted": format_cell(result, len(values)),
+                        "note": marks_note(cell_marks(result, len(values))),
                     }
                 )
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -163,6 +215,7 @@ def summarise(
             "n_trials": "int64",
             "interval_method": "str",
             "formatted": "str",
+            "note": "str",
         }
     )
 

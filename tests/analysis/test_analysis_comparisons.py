@@ -10,7 +10,17 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from studies.analysis import analyse, cohens_d, cohens_h
-from studies.analysis.comparisons import holm
+from studies.analysis.comparisons import (
+    ALL_TIED,
+    FEW_PARTICIPANTS,
+    NO_SPREAD,
+    NO_TEST_REASONS,
+    ONE_OUTCOME,
+    ZERO_CELL,
+    holm,
+    pooled_tests,
+    welch_test,
+)
 
 CONDITIONS = ["SWOX", "CWOX-1sB", "CWOX-2s"]
 
@@ -201,3 +211,96 @@ def test_all_correct_against_all_wrong_is_extreme_but_finite_where_defined():
     assert np.isnan(rows.loc[("accuracy", "welch_t"), "effect"])  # pooled sd 0: d undefined
     assert rows.loc[("accuracy", "mann_whitney_u"), "effect"] == 1.0
     assert isinstance(rows, pd.DataFrame)
+
+
+def _constant_cells(a_correct: bool, b_correct: bool):
+    a_answers = [("i1", a_correct, 4), ("i2", a_correct, 4)]
+    b_answers = [("i1", b_correct, 2), ("i2", b_correct, 2)]
+    people = [Person(f"a{k}", "g", "A", a_answers) for k in "12"]
+    people += [Person(f"b{k}", "g", "B", b_answers) for k in "12"]
+    return analyse(*build_study(*people)).comparisons.set_index(["measure", "test"])
+
+
+def test_two_constant_cells_get_no_welch_test_and_say_why():
+    rows = _constant_cells(True, False)
+    not_fisher = rows.index.get_level_values("test") != "fisher_exact"
+    numbers = rows.loc[not_fisher, ["statistic", "p_value", "p_holm", "effect"]]
+    assert not np.isinf(numbers.to_numpy(dtype="float64")).any()
+    for measure in ("accuracy", "confidence"):
+        welch = rows.loc[(measure, "welch_t")]
+        assert welch[["statistic", "df", "p_value", "p_holm", "effect"]].isna().all()
+        assert welch["note"] == NO_SPREAD
+        mwu = rows.loc[(measure, "mann_whitney_u")]  # different constants: still a rank test
+        assert mwu["p_value"] == pytest.approx(stats.mannwhitneyu([1, 1], [0, 0]).pvalue)
+        assert mwu["note"] == ""
+    pooled = rows.loc[("accuracy", "fisher_exact")]
+    assert pooled["p_value"] == pytest.approx(stats.fisher_exact([[4, 0], [0, 4]]).pvalue)
+    assert pooled["note"] == ZERO_CELL
+
+
+def test_identical_cells_get_no_test_at_all_and_say_why():
+    rows = _constant_cells(True, True)
+    accuracy = rows.loc["accuracy"]
+    assert accuracy[["statistic", "p_value", "p_holm"]].isna().all().all()
+    assert dict(accuracy["note"]) == {
+        "welch_t": NO_SPREAD,
+        "mann_whitney_u": ALL_TIED,
+        "fisher_exact": ONE_OUTCOME,
+    }
+    assert set(NO_TEST_REASONS) >= set(accuracy["note"])
+
+
+def test_every_untested_row_states_its_reason(tables):
+    rows = tables.comparisons
+    untested = rows["p_value"].isna()
+    assert untested.any()
+    assert rows.loc[untested, "note"].isin(NO_TEST_REASONS).all()
+    assert (rows.loc[untested, "note"] == FEW_PARTICIPANTS).all()  # the one-person cell
+
+
+def test_welch_test_is_vectorised_and_skips_constant_rows():
+    rng = np.random.default_rng(5)
+    a, b = rng.random((6, 4)), rng.random((6, 5))
+    a[2], b[2] = 1.0, 0.0
+    t, df, p = welch_test(a, b)
+    for row in range(6):
+        if row == 2:
+            assert np.isnan([t[row], df[row], p[row]]).all()
+            continue
+        expected = stats.ttest_ind(a[row], b[row], equal_var=False)
+        assert (t[row], df[row], p[row]) == pytest.approx(
+            (expected.statistic, expected.df, expected.pvalue)
+        )
+
+
+def test_holm_skips_missing_tests_and_works_row_by_row():
+    p = np.array([[0.01, np.nan, 0.04, 0.03], [0.2, 0.01, np.nan, np.nan]])
+    adjusted = holm(p)
+    for row, expected_row in zip(p, adjusted, strict=True):
+        tested = ~np.isnan(row)
+        np.testing.assert_allclose(
+            expected_row[tested], multipletests(row[tested], method="holm")[1]
+        )
+        assert np.isnan(expected_row[~tested]).all()
+
+
+def test_vectorised_pooled_tests_match_scipy_table_by_table():
+    rng = np.random.default_rng(8)
+    n_a, n_b = rng.integers(1, 40, 300), rng.integers(1, 40, 300)
+    successes_a, successes_b = rng.integers(0, n_a + 1), rng.integers(0, n_b + 1)
+    fisher, statistic, df, p = pooled_tests(successes_a, n_a, successes_b, n_b)
+    assert fisher.any() and (~fisher).any()
+    for k in range(300):
+        table = [
+            [successes_a[k], n_a[k] - successes_a[k]],
+            [successes_b[k], n_b[k] - successes_b[k]],
+        ]
+        if fisher[k]:
+            expected = stats.fisher_exact(table)
+            assert np.isnan(df[k])
+        else:  # every expected count >= 5
+            expected = stats.chi2_contingency(table, correction=True)
+            assert df[k] == 1
+        np.testing.assert_allclose(
+            [statistic[k], p[k]], [expected.statistic, expected.pvalue], rtol=1e-10
+        )

@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from analysis_studies import simulate_study
+from openpyxl import load_workbook
 
 from studies.analysis import analyse, empty_participants, empty_trials, write_tables
+from studies.analysis.captions import table_captions
 from studies.analysis.codebook import describe_column
-from studies.analysis.export import atomic_write, latex_tabular
+from studies.analysis.export import atomic_write, latex_escape, latex_tabular
+from studies.analysis.summary import CELL_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,7 @@ def test_every_table_round_trips_through_csv_xlsx_and_json(tables, tmp_path):
         {f"{name}.{ext}" for name in named for ext in ("csv", "tex", "json")}
         | {"tables.xlsx", "CODEBOOK.md"}
     )
-    workbook = pd.read_excel(tmp_path / "tables.xlsx", sheet_name=None)
+    workbook = pd.read_excel(tmp_path / "tables.xlsx", sheet_name=None, header=1)
     assert list(workbook) == list(named)
     for name, table in named.items():
         _assert_same_values(pd.read_csv(tmp_path / f"{name}.csv"), table, f"csv {name}")
@@ -87,18 +90,20 @@ def test_json_missing_values_are_null(tables, tmp_path):
 def test_latex_is_a_booktabs_tabular_with_escaped_text(tables, tmp_path):
     write_tables(tables, tmp_path, formats=["latex"])
     paper = (tmp_path / "paper.tex").read_text(encoding="utf-8")
-    assert paper.startswith("\\begin{tabular}{lllll}\n\\toprule\n")
-    assert paper.rstrip().endswith("\\end{tabular}")
-    assert "$\\pm$" in paper and "±" not in paper
+    assert paper.startswith("\\begin{table}[htbp]\n\\centering\n\\caption{")
+    assert "\\label{tab:paper}\n\\begin{tabular}{lllll}\n\\toprule\n" in paper
+    assert paper.rstrip().endswith("\\end{tabular}\n\\end{table}")
+    assert "$\\pm$" in paper and "±" not in paper and "†" not in paper
     assert paper.count("\\\\") == 1 + len(tables.paper)
     assert "non-expert & accuracy" in paper
     assert "nan" not in paper.lower()
-    frame = pd.DataFrame({"name_x": ["a&b", "50%"], "value": [0.123456, np.nan]})
-    assert latex_tabular(frame).splitlines()[2:6] == [
+    frame = pd.DataFrame({"name_x": ["a&b", "50%", "odds"], "value": [0.123456, np.nan, np.inf]})
+    assert latex_tabular(frame).splitlines()[2:7] == [
         "name\\_x & value \\\\",
         "\\midrule",
         "a\\&b & 0.1235 \\\\",
         "50\\% &  \\\\",
+        "odds & $\\infty$ \\\\",
     ]
 
 
@@ -118,7 +123,7 @@ def test_empty_study_exports_headers(tmp_path):
     write_tables(tables, tmp_path, formats=["csv", "xlsx"])
     read = pd.read_csv(tmp_path / "summary.csv")
     assert read.empty and list(read.columns) == list(tables.summary.columns)
-    sheets = pd.read_excel(tmp_path / "tables.xlsx", sheet_name=None)
+    sheets = pd.read_excel(tmp_path / "tables.xlsx", sheet_name=None, header=1)
     assert list(sheets["trials"].columns) == list(tables.trials.columns)
 
 
@@ -141,3 +146,26 @@ def test_bad_formats_and_names_are_rejected(tables, tmp_path):
         write_tables(tables, tmp_path, formats=["csv", "parquet"])
     with pytest.raises(ValueError, match="'../escape'"):
         write_tables({"../escape": tables.summary}, tmp_path)
+
+
+def test_every_table_carries_its_caption_in_every_format(tables, tmp_path):
+    write_tables(tables, tmp_path)
+    captions = table_captions(tables.as_dict())
+    assert set(captions) == set(tables.as_dict())
+    workbook = load_workbook(tmp_path / "tables.xlsx", read_only=True)
+    codebook = (tmp_path / "CODEBOOK.md").read_text(encoding="utf-8")
+    for name, caption in captions.items():
+        assert len(caption) > 40, name
+        tex = (tmp_path / f"{name}.tex").read_text(encoding="utf-8")
+        assert f"\\caption{{{latex_escape(caption)}}}\n\\label{{tab:{name}}}" in tex
+        assert workbook[name]["A1"].value == caption
+        schema = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))["schema"]
+        assert schema["description"] == caption
+        assert f"## {name}\n\n{caption}\n" in codebook
+    paper = captions["paper"]
+    assert "t-interval over participant means" in paper and "95%" in paper
+    assert "(n=...) is the number of participants" in paper
+    assert f"† {CELL_MARKS['†']}" in paper  # the fixture has cells of 1, 3 and 4 people
+    assert "reason in note" in captions["comparisons"]
+    assert "did not converge" in captions["mixed_model"]
+    assert "\\dagger" in (tmp_path / "paper.tex").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from studies.analysis import analyse, empty_participants, empty_trials
+from studies.analysis.summary import CELL_MARKS, SCALES, SMALL_CELL
 
 CONDITIONS = ["SWOX", "CWOX-1sB", "CWOX-2s"]
 GROUPS = ["expert", "non-expert"]
@@ -76,7 +77,10 @@ def test_t_intervals_match_scipy_on_participant_means(study, tables, group, cond
         low, high = stats.t.interval(
             0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values)
         )
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+        scale_low, scale_high = SCALES[measure]
+        clipped = (max(low, scale_low), min(high, scale_high))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(clipped)
+        assert row["interval_method"] == ("t" if clipped == (low, high) else "t-clipped")
 
 
 def test_paper_table_layout(study, tables):
@@ -86,13 +90,13 @@ def test_paper_table_layout(study, tables):
     expert = tables.paper_for("expert")
     assert list(expert.columns) == CONDITIONS
     assert list(expert.index) == ["accuracy", "confidence"]
-    assert expert.loc["accuracy", "CWOX-1sB"] == "0.67 (n=1)"
-    assert expert.loc["confidence", "CWOX-1sB"] == "4.00 (n=1)"
-    assert expert.loc["accuracy", "CWOX-2s"] == "1.00 ± 0.00"
+    assert expert.loc["accuracy", "CWOX-1sB"] == f"{2 / 3:.2f} (n=1)†"
+    assert expert.loc["confidence", "CWOX-1sB"] == "4.00 (n=1)†"
+    assert expert.loc["accuracy", "CWOX-2s"] == "1.00 ± 0.00 (n=2)†‡"  # small, no spread
     non_expert = tables.paper_for("non-expert")
-    assert non_expert.loc["accuracy", "SWOX"] == "0.00 ± 0.00"
+    assert non_expert.loc["accuracy", "SWOX"] == "0.00 ± 0.00 (n=2)†‡"
     assert non_expert.loc["accuracy", "CWOX-1sB"] == ""
-    assert non_expert.loc["accuracy", "CWOX-2s"] == f"{accuracy.mean():.2f} ± {half:.2f}"
+    assert non_expert.loc["accuracy", "CWOX-2s"] == f"{accuracy.mean():.2f} ± {half:.2f} (n=3)†"
     assert (
         not tables.paper.drop(columns=["group", "measure"])
         .map(lambda cell: "nan" in cell.lower())
@@ -125,7 +129,7 @@ def test_wilson_interval_on_pooled_trials(study):
     assert accuracy["mean"] == pytest.approx(successes / n)
     assert (accuracy["ci_low"], accuracy["ci_high"]) == pytest.approx((low, high))
     assert accuracy["interval_method"] == "wilson"
-    assert accuracy["formatted"] == f"{successes / n:.2f} [{low:.2f}, {high:.2f}]"
+    assert accuracy["formatted"] == f"{successes / n:.2f} [{low:.2f}, {high:.2f}] (n=3)†"
     assert rows.loc[("non-expert", "CWOX-2s", "confidence"), "interval_method"] == "t"
     assert np.isnan(rows.loc[("expert", "CWOX-1sB", "accuracy"), "ci_low"])
 
@@ -163,3 +167,41 @@ def test_empty_study_gives_empty_tables_with_headers():
     assert len(listed.summary) == 2 * 3 * 2
     assert (listed.paper[CONDITIONS] == "").all().all()
     assert listed.comparisons["p_value"].isna().all()
+
+
+def test_intervals_stay_on_the_scale_of_the_measure_and_say_how():
+    """Two participants at 0.4 and 0.8: the t-interval is 0.60 ± 2.54, i.e. [-1.94, 3.14]."""
+    tables = analyse(
+        *build_study(
+            _person("a", "g", "A", [1, 1, 0, 0, 0], [1, 1, 1, 2, 1]),
+            _person("b", "g", "A", [1, 1, 1, 1, 0], [5, 5, 5, 4, 5]),
+        )
+    )
+    rows = tables.summary.set_index("measure")
+    for measure, values in (("accuracy", [0.4, 0.8]), ("confidence", [1.2, 4.8])):
+        low, high = stats.t.interval(0.95, 1, loc=np.mean(values), scale=stats.sem(values))
+        scale_low, scale_high = SCALES[measure]
+        assert low < scale_low and high > scale_high  # what the t-interval alone would say
+        row = rows.loc[measure]
+        assert (row["ci_low"], row["ci_high"]) == (scale_low, scale_high)
+        assert row["interval_method"] == "t-clipped"
+        assert row["formatted"] == (
+            f"{np.mean(values):.2f} [{scale_low:.2f}, {scale_high:.2f}] (n=2)†"
+        )
+        assert "±" not in row["formatted"]
+    assert rows.loc["accuracy", "note"] == f"† {CELL_MARKS['†']}"
+
+
+def test_every_cell_carries_its_n_and_small_cells_are_marked(tables):
+    for _, row in tables.summary.iterrows():
+        n = row["n_participants"]
+        if n == 0:
+            assert row["formatted"] == "" and row["note"] == ""
+            continue
+        assert f"(n={n})" in row["formatted"]
+        assert ("†" in row["formatted"]) == (n < SMALL_CELL)
+        assert ("fewer than" in row["note"]) == (n < SMALL_CELL)
+    assert (tables.summary["ci_low"].dropna() >= 0).all()
+    big = simulate_study(np.random.default_rng(1), {("g", "A"): (SMALL_CELL, 0.7)}, n_items=8)
+    cell = analyse(*big).summary.set_index("measure").loc["accuracy"]
+    assert cell["formatted"].endswith(f"(n={SMALL_CELL})") and cell["note"] == ""

@@ -4,9 +4,12 @@ import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.urls import reverse
+from django.utils.html import escape
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from studies.analysis.comparisons import NO_SPREAD
 from studies.models import Trial
 from studies.results import study_tables, trial_table
 from tests.server.factories import make_study
@@ -35,8 +38,8 @@ def test_export_round_trip_with_and_without_exclusions(study, tmp_path):
     out = tmp_path / "with"
     call_command("export_results", study.slug, out=out)
     paper = pd.read_csv(out / "paper.csv").set_index(["group", "measure"])
-    for condition in ("SWOX", "CWOX-1sB", "CWOX-2s"):
-        assert paper.loc[("expert", "accuracy"), condition] == "1.00 ± 0.00"
+    for condition in ("SWOX", "CWOX-1sB", "CWOX-2s"):  # two perfect bots each: small, no spread
+        assert paper.loc[("expert", "accuracy"), condition] == "1.00 ± 0.00 (n=2)†‡"
     # Always-wrong bots fail the attention check, so the study's rule excludes all of them.
     assert paper.loc[("non-expert", "accuracy")].isna().all()
     flow = pd.read_csv(out / "flow.csv").set_index("step")
@@ -44,7 +47,7 @@ def test_export_round_trip_with_and_without_exclusions(study, tmp_path):
     assert flow.loc["analysed", "n_participants"] == 6
     for name in ("trials", "participants", "summary", "comparisons", "calibration"):
         csv = pd.read_csv(out / f"{name}.csv")
-        sheet = pd.read_excel(out / "tables.xlsx", sheet_name=name)
+        sheet = pd.read_excel(out / "tables.xlsx", sheet_name=name, header=1)
         assert list(csv.columns) == list(sheet.columns)
         assert len(csv) == len(sheet)
     assert (out / "CODEBOOK.md").read_text().count("|") > 20
@@ -84,3 +87,14 @@ def test_results_api_json_and_csv_for_staff_only(study):
     assert client.get(f"{url}tables/nothing/").status_code == 404
     assert client.get(f"{url}?interval=magic").status_code == 400
     assert client.get("/api/results/999999/").status_code == 404
+
+
+def test_results_page_captions_its_tables_and_says_why_a_test_is_missing(admin_client, study):
+    html = admin_client.get(reverse("admin:studies_study_results", args=[study.pk])).content
+    html = html.decode().split('id="content-main"')[1]  # not the admin's navigation
+    # expert: two perfect bots per condition, so no Welch test can be run, and the page says why
+    assert escape(NO_SPREAD) in html
+    assert "<th>n_participants_a</th>" in html and "<th>note</th>" in html
+    assert html.count("<caption>") == 2 + 3  # each group's paper table, comparisons, AUROC, flow
+    assert "(n=2)†‡" in html
+    assert "inf" not in html.split("<h2>Comparisons")[1].split("<h2>")[0]
