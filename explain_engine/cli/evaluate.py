@@ -6,23 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from explain_engine.api import evaluate_faithfulness, load_classifier
 from explain_engine.cli.options import (
-    EXPLAINERS,
     add_explainer_settings,
+    add_methods_option,
     add_model_options,
     add_top_k_options,
     add_tree_options,
-    build_explainer,
+    explainer_spec,
     parse_methods,
     top_k_rule,
     tree_file,
 )
 from explain_engine.errors import EngineInputError
-from explain_engine.evaluation import evaluate_folder, write_tables
+from explain_engine.evaluation import write_tables
 from explain_engine.metrics import DEFINITIONS, MetricSettings
-from explain_engine.models import load_classifier
+from explain_engine.registry import explainer_names
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 #: Deleted images per forward pass by default: EfficientNet-Lite0 on this project's 2-core CPU
 #: classifies 42 images/s at batch 64 and 64 at batch 16-32 (benchmarks/README.md).
@@ -46,13 +46,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_tree_options(parser)
     parser.add_argument(
         "--explainers",
-        default=",".join(EXPLAINERS),
-        help=f"comma-separated, any of {','.join(EXPLAINERS)}",
+        default=",".join(explainer_names()),
+        help=f"comma-separated, any of {','.join(explainer_names())}",
     )
     add_explainer_settings(parser)
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated, any of {','.join(METHODS)}"
-    )
+    add_methods_option(parser)
     add_top_k_options(parser)
     parser.add_argument("--limit", type=int, help="evaluate the first N images (sorted)")
     parser.add_argument(
@@ -77,18 +75,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.explainers.split(",") if name.strip()]
-    unknown = [name for name in names if name not in EXPLAINERS]
+    unknown = [name for name in names if name not in explainer_names()]
     if unknown or not names:
         raise EngineInputError(
-            f"--explainers {args.explainers!r}: expected any of {','.join(EXPLAINERS)}"
+            f"--explainers {args.explainers!r}: expected any of {','.join(explainer_names())}"
         )
     for name in ("limit", "sample", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise EngineInputError(f"--{name.replace('_', '-')} {value}: expected at least 1")
-    explainers = [
-        build_explainer(argparse.Namespace(**{**vars(args), "explainer": n})) for n in names
-    ]
+    explainers = [explainer_spec(args, name).build() for name in names]
     methods = parse_methods(args.methods)
     classifier = load_classifier(args.model, args.weights, args.device)
     batch_size = args.batch_size or (CPU_BATCH if classifier.device.type == "cpu" else GPU_BATCH)
@@ -99,7 +95,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     options.pop("run", None)
     print(f"confusion clusters: {tree_path or 'none (every class is its own cluster)'}")
-    summary = evaluate_folder(
+    summary = evaluate_faithfulness(
         classifier,
         args.images,
         args.out,

@@ -45,9 +45,9 @@ from explain_engine.pregenerate import (
     parse_roles,
     pregenerate,
 )
+from explain_engine.registry import method_names
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 CHELSEA = Path(skimage.data.__file__).parent / "chelsea.png"
 CROPS = {
@@ -76,7 +76,7 @@ def pairs_file(tmp_path_factory: pytest.TempPathFactory, classifier) -> Path:
     photo = Image.open(CHELSEA).convert("RGB")
     for name, box in CROPS.items():
         photo.crop(box).save(images / f"{name}.png")
-    outputs = classify_images(classifier, images, batch_size=4, progress=False)
+    outputs = classify_images(classifier, images, batch_size=4)
     rules = PairRules(per_pair=len(CROPS))
     selection = select_pairs(outputs, LatentTree.load(EMBEDDED_TREE), rules)
     path = write_pair_manifest(
@@ -109,7 +109,6 @@ def run(tmp_path_factory: pytest.TempPathFactory, classifier, pairs):
         GradCAM(),
         batch_size=2,
         roles=[("training", 1), ("attention", 1)],
-        progress=False,
     )
     return summary, out
 
@@ -136,7 +135,7 @@ def validate_stimulus_manifest(folder: Path) -> dict:
     assert isinstance(manifest["explainer"]["name"], str)
     assert isinstance(manifest["explainer"]["parameters"], dict)
     methods = manifest["methods"]
-    assert methods and set(methods) <= set(METHODS)
+    assert methods and set(methods) <= set(method_names())
     assert isinstance(manifest["seed"], int)
     assert {"explain_engine", "torch", "python"} <= set(manifest["software"])
     named = set()
@@ -249,7 +248,7 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
     before = _mtimes(out)
 
     def again():
-        return pregenerate(classifier, pairs, out, GradCAM(), batch_size=2, progress=False)
+        return pregenerate(classifier, pairs, out, GradCAM(), batch_size=2)
 
     untouched = again()
     assert untouched.computed == () and len(untouched.resumed) == 3
@@ -277,9 +276,7 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
 def test_changed_settings_recompute_every_item(run, tmp_path: Path, classifier, pairs) -> None:
     out = tmp_path / "stimuli"
     shutil.copytree(run[1], out)
-    summary = pregenerate(
-        classifier, pairs, out, GradCAM(), methods=("swox",), batch_size=4, progress=False
-    )
+    summary = pregenerate(classifier, pairs, out, GradCAM(), methods=("swox",), batch_size=4)
     assert len(summary.computed) == 3 and summary.resumed == ()
     manifest = validate_stimulus_manifest(out)
     assert manifest["methods"] == ["swox"]
@@ -312,16 +309,16 @@ def test_recomputed_top_classes_that_differ_fall_back_to_the_recorded_ones(
 def test_model_other_than_the_pairs_model_is_rejected(classifier, pairs, tmp_path) -> None:
     other = replace(pairs, model={**pairs.model, "name": "resnet50"})
     with pytest.raises(EngineInputError, match="resnet50"):
-        pregenerate(classifier, other, tmp_path, GradCAM(), progress=False)
+        pregenerate(classifier, other, tmp_path, GradCAM())
     other = replace(pairs, model={**pairs.model, "weights_sha256": "0" * 64})
     with pytest.raises(EngineInputError, match="SHA-256"):
-        pregenerate(classifier, other, tmp_path, GradCAM(), progress=False)
+        pregenerate(classifier, other, tmp_path, GradCAM())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_mixed_precision_without_cuda_is_rejected(classifier, pairs, tmp_path) -> None:
     with pytest.raises(EngineInputError, match="CUDA"):
-        pregenerate(classifier, pairs, tmp_path, GradCAM(), precision="mixed", progress=False)
+        pregenerate(classifier, pairs, tmp_path, GradCAM(), precision="mixed")
 
 
 def test_roles_option() -> None:
@@ -338,7 +335,7 @@ NO_CUDA = "mixed precision (float16 autocast) runs on CUDA only and this machine
 def test_mixed_precision_maps_stay_within_tolerance_of_fp32(pairs: PairManifest) -> None:
     gpu = load_classifier(device="cuda")
     settings = ExplanationSettings(
-        methods=METHODS, tree=LatentTree.load(pairs.tree), top_k=pairs.top_k
+        methods=method_names(), tree=LatentTree.load(pairs.tree), top_k=pairs.top_k
     )
     good = [(item_id, pair) for item_id, pair in pairs.items if item_id != BROKEN]
     images = [load_image(pairs.images_dir / pair.image) for _, pair in good]
