@@ -200,6 +200,26 @@ class ExplainerSpec:
         return self.with_overrides({"stage1.num_masks": stage1, "stage2.num_masks": stage2})
 
 
+def choose_explainer(
+    name: str,
+    *,
+    reference: bool = False,
+    seed: int | None = None,
+    masks: str | None = None,
+    assignments: Mapping[str, Any] | None = None,
+) -> ExplainerSpec:
+    """Explainer ``name`` as the command line and the study server's commands ask for it:
+    ``reference`` starts from the reference code's settings, ``seed`` sets every seed field,
+    ``masks`` (``"5000,3000"``) the mask counts of the explainers that have them (the others
+    ignore it), ``assignments`` any field by dotted name."""
+    spec = ExplainerSpec.reference(name) if reference else ExplainerSpec(name)
+    if seed is not None:
+        spec = spec.with_seed(seed)
+    if masks and spec.has_mask_counts():
+        spec = spec.with_mask_counts(*parse_mask_counts(masks))
+    return spec.with_overrides(assignments or {})
+
+
 def parse_mask_counts(text: str) -> tuple[int, int]:
     """``"5000,3000"`` → (5000, 3000): masks for stage 1, stage 2 (EngineInputError)."""
     try:

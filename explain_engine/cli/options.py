@@ -14,7 +14,7 @@ from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import BaseExplainer
 from explain_engine.models import EMBEDDED_MODEL
 from explain_engine.registry import EXPLAINERS, explainer_names, method_names
-from explain_engine.settings import ExplainerSpec, parse_mask_counts
+from explain_engine.settings import ExplainerSpec, choose_explainer
 from explain_engine.targets import TopKRule
 from explain_engine.wox import get_method
 
@@ -96,14 +96,13 @@ def explainer_spec(args: argparse.Namespace, name: str | None = None) -> Explain
     ``--reference-options`` starts from the reference code's settings (signed Grad-CAM maps),
     ``--seed`` sets every seed field, ``--rise-masks`` the mask counts (explainers without
     them ignore it), ``--explainer-setting`` any field."""
-    name = name or args.explainer
-    spec = ExplainerSpec.reference(name) if args.reference_options else ExplainerSpec(name)
-    spec = spec.with_seed(args.seed)
-    if args.rise_masks:
-        stage1, stage2 = parse_mask_counts(args.rise_masks)
-        if spec.has_mask_counts():
-            spec = spec.with_mask_counts(stage1, stage2)
-    return spec.with_overrides(dict(_assignment(text) for text in args.explainer_setting))
+    return choose_explainer(
+        name or args.explainer,
+        reference=args.reference_options,
+        seed=args.seed,
+        masks=args.rise_masks,
+        assignments=dict(_assignment(text) for text in args.explainer_setting),
+    )
 
 
 def build_explainer(args: argparse.Namespace) -> BaseExplainer:

@@ -306,7 +306,7 @@ def cli_argv(classifier, folder, out, tmp_path, monkeypatch) -> list[str]:
     """``evaluate`` arguments on the test tree and classifier (Grad-CAM, step 128)."""
     tree_file = tmp_path / "tree.json"
     tree_file.write_text(json.dumps(TREE.to_dict()))
-    monkeypatch.setattr("explain_engine.cli.evaluate.load_classifier", lambda *a: classifier)
+    monkeypatch.setattr("explain_engine.offline_jobs.load_classifier", lambda *a: classifier)
     argv = ["evaluate", str(folder), "--out", str(out), "--tree", str(tree_file)]
     return [*argv, "--explainers", "gradcam", "--step", "128"]
 
