@@ -1,11 +1,12 @@
 """Two pregenerations running at once in web-server threads (no broker) call the engine's API
-in-process: neither touches the process's standard streams, and each job's report holds only
-its own items."""
+in-process: neither touches the process's standard streams or warning filters, and each job's
+report holds only its own items."""
 
 from __future__ import annotations
 
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _folder(root: Path) -> Path:
 
 
 def test_two_jobs_in_threads_keep_stdout_and_report_only_their_own_items(tmp_path):
-    stdout, stderr = sys.stdout, sys.stderr
+    stdout, stderr, filters = sys.stdout, sys.stderr, list(warnings.filters)
     jobs = {}
     for slug, broken in (("first", "chelsea"), ("second", "rocket")):
         images = _folder(tmp_path / slug)
@@ -44,6 +45,7 @@ def test_two_jobs_in_threads_keep_stdout_and_report_only_their_own_items(tmp_pat
     assert not any(thread.is_alive() for thread in threads)
 
     assert sys.stdout is stdout and sys.stderr is stderr
+    assert warnings.filters == filters
     for slug, (job_id, broken) in jobs.items():
         job = Job.objects.get(pk=job_id)
         other = next(b for s, (_, b) in jobs.items() if s != slug)
