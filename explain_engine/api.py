@@ -164,8 +164,7 @@ def pregenerate_stimuli(
     ``progress`` is called after each item (see :class:`explain_engine.pregenerate.ItemProgress`).
     """
     manifest = read_pair_manifest(pairs)
-    if classifier is None:
-        classifier = load_classifier(settings.model, settings.weights, settings.device)
+    classifier = classifier or stimulus_classifier(settings)
     explainer = settings.explainer.build()
     return pregenerate(
         classifier,

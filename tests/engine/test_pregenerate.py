@@ -41,6 +41,7 @@ from explain_engine.pregenerate import (
     ROLES,
     STUDY_METHODS,
     explain_pairs,
+    finished_items,
     map_deviation,
     parse_roles,
     pregenerate,
@@ -260,6 +261,7 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
     (out / DONE_DIR / f"{unmarked}.json").unlink()
     half = out / "heatmaps" / truncated / "cwox-2s-b.png"
     half.write_bytes(half.read_bytes()[:100])
+    assert finished_items(out, [item_id for item_id, _ in pairs.items]) == {kept}
     before = _mtimes(out)
     resumed = again()
     assert sorted(resumed.computed) == sorted([unmarked, truncated])
@@ -271,6 +273,32 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
         elif path.endswith(".png"):
             assert after[path] != mtime, path
     validate_stimulus_manifest(out)
+
+
+def test_some_items_only_and_a_progress_report_per_item(run, tmp_path, classifier, pairs) -> None:
+    out = tmp_path / "stimuli"
+    good = [item_id for item_id, _ in pairs.items if item_id != BROKEN]
+    events = []
+    chosen = [good[0], BROKEN]
+    summary = pregenerate(
+        classifier,
+        pairs,
+        out,
+        GradCAM(),
+        item_ids=chosen,
+        write_manifest=False,
+        progress=events.append,
+    )
+    assert summary.manifest is None and not (out / "manifest.json").exists()
+    assert summary.computed == (good[0],) and [i for i, _ in summary.failed] == [BROKEN]
+    assert sorted((e.item_id, e.status, e.total) for e in events) == sorted(
+        [(good[0], "computed", 2), (BROKEN, "failed", 2)]
+    )
+    assert [e.done for e in events] == [1, 2]
+    assert next(e.reason for e in events if e.status == "failed") == dict(summary.failed)[BROKEN]
+    assert finished_items(out, [i for i, _ in pairs.items]) == {good[0]}
+    with pytest.raises(EngineInputError, match="items nope: not in the pair manifest"):
+        pregenerate(classifier, pairs, out, GradCAM(), item_ids=["nope"])
 
 
 def test_changed_settings_recompute_every_item(run, tmp_path: Path, classifier, pairs) -> None:
