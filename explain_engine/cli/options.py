@@ -47,6 +47,7 @@ def add_tree_options(parser: argparse.ArgumentParser) -> None:
 def add_explainer_options(parser: argparse.ArgumentParser) -> None:
     """Declare ``--explainer`` and the explainer settings (:func:`add_explainer_settings`)."""
     described = "; ".join(f"{n}: {c.description}" for n, c in EXPLAINERS.classes().items())
+    described = described.replace("%", "%%")  # argparse formats help with %
     parser.add_argument("--explainer", choices=explainer_names(), default="gradcam", help=described)
     add_explainer_settings(parser)
 
