@@ -24,7 +24,7 @@ import argparse
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import skimage
@@ -33,13 +33,14 @@ import torch
 from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.base import BaseExplainer, Plan, Request, SaliencyMaps
 from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE
+from explain_engine.explainers.rise import RISE, RiseStages
 from explain_engine.images import load_image
 from explain_engine.models import Classifier, load_classifier
+from explain_engine.registry import method_names
 from explain_engine.runtime import tune_cpu_allocator
+from explain_engine.settings import ExplainerSpec, parse_mask_counts
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-sample"
 
@@ -150,10 +151,13 @@ def main() -> None:
         batch = images * repeats
         return lambda: [explain_batch(classifier, [image], explainer, settings) for image in batch]
 
-    for explainer, methods in ((GradCAM(), METHODS), (NaivePerTarget(GradCAM()), METHODS)):
+    for explainer, methods in (
+        (GradCAM(), method_names()),
+        (NaivePerTarget(GradCAM()), method_names()),
+    ):
         run(explainer, methods)()  # warm-up
     repeats = args.repeats
-    grad_all = timed(classifier, run(GradCAM(), METHODS, repeats), device)
+    grad_all = timed(classifier, run(GradCAM(), method_names(), repeats), device)
     grad_2s = timed(classifier, run(GradCAM(), ("cwox-2s",), repeats), device)
     naive_2s = timed(classifier, run(NaivePerTarget(GradCAM()), ("cwox-2s",), repeats), device)
     report("gradcam ours, all four methods", *grad_all, n * repeats)
@@ -162,20 +166,15 @@ def main() -> None:
     gradcam_speedup = naive_2s[0] / grad_2s[0]
     print(f"gradcam all-four / cwox-2s cost ratio: {grad_all[0] / grad_2s[0]:.2f}")
 
-    stage1_masks, stage2_masks = (int(x) for x in args.rise_masks.split(","))
-    rise = RISE()
-    paper = replace(
-        rise,
-        stage1=replace(rise.stage1, num_masks=stage1_masks),
-        stage2=replace(rise.stage2, num_masks=stage2_masks),
-    )
-    shared = replace(paper, stage2=paper.stage1)
+    spec = ExplainerSpec("rise").with_mask_counts(*parse_mask_counts(args.rise_masks))
+    paper = spec.build()
+    shared = RISE(RiseStages(paper.settings.stage1, paper.settings.stage1))
     run(shared, ("swox",))()  # warm-up at the masked batch size
     single = timed(classifier, run(shared, ("swox",)), device)
-    shared_all = timed(classifier, run(shared, METHODS), device)
-    paper_all = timed(classifier, run(paper, METHODS), device)
+    shared_all = timed(classifier, run(shared, method_names()), device)
+    paper_all = timed(classifier, run(paper, method_names()), device)
     paper_2s = timed(classifier, run(paper, ("cwox-2s",)), device)
-    naive_all = timed(classifier, run(NaivePerTarget(paper), METHODS), device)
+    naive_all = timed(classifier, run(NaivePerTarget(paper), method_names()), device)
     report("rise single pass (swox, 1 setting)", *single, n)
     report("rise ours, all four, 1 setting", *shared_all, n)
     report("rise ours, cwox-2s, 2 settings", *paper_2s, n)

@@ -35,10 +35,10 @@ from explain_engine.metrics import (
     evaluate_many,
 )
 from explain_engine.models import load_classifier
+from explain_engine.registry import method_names
 from explain_engine.runtime import tune_cpu_allocator
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 
 def main() -> None:
@@ -104,7 +104,7 @@ def main() -> None:
 
 def compare_methods(classifier, images, tree, metric: MetricSettings) -> None:
     """Score the four methods' class maps of every confusing pair together; print the work."""
-    settings = ExplanationSettings(methods=METHODS, tree=tree, top_k=TopKRule(5, None))
+    settings = ExplanationSettings(methods=method_names(), tree=tree, top_k=TopKRule(5, None))
     explanations = explain_batch(classifier, images, GradCAM(), settings)
     pairs = used = whole = 0
     start = time.perf_counter()
@@ -113,7 +113,7 @@ def compare_methods(classifier, images, tree, metric: MetricSettings) -> None:
         for cluster in explanation.clusters:
             for target in cluster if len(cluster) > 1 else ():
                 foil = [c for c in cluster if c != target]
-                maps = [explanation.methods[m].class_map(target) for m in METHODS]
+                maps = [explanation.methods[m].class_map(target) for m in method_names()]
                 results = evaluate_many(classifier, inputs, maps, target, foil, metric)
                 pairs += 1
                 used += sum(len(r.curve) for r in results)

@@ -30,7 +30,6 @@ from PIL import Image
 
 from explain_engine.explainers.base import BaseExplainer
 from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE
 from explain_engine.models import EMBEDDED_TREE, load_classifier
 from explain_engine.pairs import (
     PairManifest,
@@ -42,6 +41,7 @@ from explain_engine.pairs import (
 )
 from explain_engine.pregenerate import pregenerate
 from explain_engine.runtime import tune_cpu_allocator
+from explain_engine.settings import ExplainerSpec, parse_mask_counts
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
 
@@ -96,7 +96,6 @@ def items_per_second(
             explainer,
             batch_size=batch_size,
             precision=precision,
-            progress=False,
         )
         seconds = time.perf_counter() - start
     if summary.failed or len(summary.computed) != len(pairs.items):
@@ -115,13 +114,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     tune_cpu_allocator()
-    stage1_masks, stage2_masks = (int(n) for n in args.rise_masks.split(","))
-    rise = RISE()
-    rise = replace(
-        rise,
-        stage1=replace(rise.stage1, num_masks=stage1_masks),
-        stage2=replace(rise.stage2, num_masks=stage2_masks),
-    )
+    rise = ExplainerSpec("rise").with_mask_counts(*parse_mask_counts(args.rise_masks)).build()
     devices = [
         d
         for d in args.devices.split(",")

@@ -111,4 +111,5 @@ def attention_tree() -> LatentTree:
     attention items are pregenerated like every other item (CWOX-2s included)."""
     cluster = TreeNode("attention", 1, name="attention check")
     classes = [TreeNode(f"c{index}", 0, "attention", index) for index in ATTENTION_CLASSES]
-    return LatentTree([cluster, *classes], {"purpose": "attention checks of the demo study"})
+    metadata = {"purpose": "attention checks of the demo study", "partial": True}
+    return LatentTree([cluster, *classes], metadata)

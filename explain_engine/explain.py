@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from explain_engine.explainers.base import BaseExplainer, Request
+from explain_engine.explainers.base import BaseExplainer
 from explain_engine.models import Classifier
+from explain_engine.registry import method_names
 from explain_engine.results import ImageExplanation, TopClass
-from explain_engine.targets import Compound, TopKRule, check_classes
+from explain_engine.targets import Compound, Request, TopKRule, check_classes
 from explain_engine.tree import LatentTree, singleton_clusters
-from explain_engine.wox import METHODS, WoxMethod, WoxOptions, get_method
+from explain_engine.wox import WoxMethod, WoxOptions, get_method
 
 
 @dataclass
@@ -26,7 +27,8 @@ class ExplanationSettings:
     """What to explain and how.
 
     Attributes:
-        methods: WOX method names, any of :data:`explain_engine.wox.METHODS`.
+        methods: registered WOX method names (:func:`explain_engine.registry.method_names`,
+            all of them by default).
         top_k: how many top classes to explain.
         tree: latent tree for the confusion clusters; None → every class its own cluster
             (the CWOX-2s cluster maps are then the CWOX-1sA maps).
@@ -36,7 +38,7 @@ class ExplanationSettings:
             pair chosen in advance); they are ordered by probability.
     """
 
-    methods: Sequence[str] = METHODS
+    methods: Sequence[str] = field(default_factory=method_names)
     top_k: TopKRule = field(default_factory=TopKRule)
     tree: LatentTree | None = None
     cluster_level: int = 1

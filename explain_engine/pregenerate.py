@@ -37,8 +37,14 @@ fp32: the first batch is computed both ways and, if any map deviates more
 (:func:`map_deviation`), the run falls back to fp32 with a warning. The manifest records what
 was used.
 
-Failures. An unreadable image fails its item with the reason (printed, and listed in the
-manifest's ``"failed"``); the other items go on.
+Failures. An unreadable image fails its item with the reason (reported to the ``progress``
+callback, returned in the summary and listed in the manifest's ``"failed"``); the other items
+go on. Nothing is printed: the command line prints what the callback reports.
+
+Chunks. ``item_ids`` restricts a run to some items of the pair manifest (several workers share
+one stimulus folder, each with its own items), and ``write_manifest=False`` leaves
+``manifest.json`` to a final run over all items; :func:`finished_items` says which items are
+finished without computing anything.
 """
 
 from __future__ import annotations
@@ -49,22 +55,20 @@ import importlib.metadata
 import json
 import os
 import platform
-import sys
 import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import PIL
 import torch
 import torchvision
 from PIL import Image
-from tqdm import tqdm
 
 from explain_engine.errors import EngineInputError
 from explain_engine.explain import ExplanationSettings, explain_batch
@@ -96,18 +100,40 @@ WRITERS = min(8, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
+class ItemProgress:
+    """One item handled by :func:`pregenerate`, reported to its ``progress`` callback.
+
+    Attributes:
+        item_id: the item.
+        status: ``"computed"`` (files and done marker written) or ``"failed"``.
+        reason: why it failed (None when computed).
+        done / total: items handled so far / items to compute in this run.
+    """
+
+    item_id: str
+    status: Literal["computed", "failed"]
+    reason: str | None
+    done: int
+    total: int
+
+
+#: Called once per item computed or failed, on the calling thread.
+Progress = Callable[[ItemProgress], None]
+
+
+@dataclass(frozen=True)
 class PregenerationSummary:
     """What one :func:`pregenerate` run did.
 
     Attributes:
-        manifest: path of the written ``manifest.json``.
+        manifest: path of the written ``manifest.json`` (None with ``write_manifest=False``).
         computed: ids of the items computed in this run.
         resumed: ids of the items found finished and skipped.
         failed: (id, reason) of the items that failed in this run.
         precision: the precision used in this run: ``"fp32"`` or ``"mixed-float16"``.
     """
 
-    manifest: Path
+    manifest: Path | None
     computed: tuple[str, ...]
     resumed: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
@@ -194,7 +220,9 @@ def pregenerate(
     precision: str = "fp32",
     roles: Sequence[tuple[str, int]] = (),
     seed: int = 0,
-    progress: bool = True,
+    item_ids: Collection[str] | None = None,
+    write_manifest: bool = True,
+    progress: Progress | None = None,
 ) -> PregenerationSummary:
     """Write the stimuli of every item of ``pairs`` into ``out`` (see the module docstring).
 
@@ -211,14 +239,19 @@ def pregenerate(
             order, the others ``"test"``; empty: items carry no role (the importer assigns).
         seed: recorded as the manifest's ``seed`` (the explainer's own seeds are in its
             parameters).
-        progress: show a progress bar with ETA.
+        item_ids: compute only these items of ``pairs`` (None: all); unknown ids are refused.
+        write_manifest: (re)write ``manifest.json`` from every finished item of ``pairs``.
+        progress: called with an :class:`ItemProgress` after each item computed or failed.
 
     Raises:
         EngineInputError: a model or weights other than the pair manifest's, an unreadable
             tree file, an unknown method or precision, mixed precision without CUDA, a bad
-            batch size.
+            batch size, an item id not in the pair manifest.
     """
     _check_model(classifier, pairs)
+    known = {item_id for item_id, _ in pairs.items}
+    if item_ids is not None and (unknown := sorted(set(item_ids) - known)):
+        raise EngineInputError(f"items {', '.join(unknown)}: not in the pair manifest")
     if precision not in PRECISIONS:
         raise EngineInputError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "mixed" and classifier.device.type != "cuda":
@@ -243,29 +276,34 @@ def pregenerate(
         for item_id, pair in pairs.items
         if (marker := context.finished(item_id, pair))
     }
-    resumed = tuple(done)
-    pending = [(item_id, pair) for item_id, pair in pairs.items if item_id not in done]
+    selected = [
+        (item_id, pair) for item_id, pair in pairs.items if item_ids is None or item_id in item_ids
+    ]
+    resumed = tuple(item_id for item_id, _ in selected if item_id in done)
+    pending = [(item_id, pair) for item_id, pair in selected if item_id not in done]
     failed: list[tuple[str, str]] = []
     computed: list[str] = []
 
     writes: deque[tuple[str, Future[dict[str, Any]]]] = deque()
 
+    def report(item_id: str, reason: str | None) -> None:
+        if progress is not None:
+            status = "failed" if reason is not None else "computed"
+            handled = len(failed) + len(computed)
+            progress(ItemProgress(item_id, status, reason, handled, len(pending)))
+
     def fail(item_id: str, reason: str) -> None:
         failed.append((item_id, reason))
-        tqdm.write(f"error: item {item_id}: {reason}", file=sys.stderr)
-        bar.update()
+        report(item_id, reason)
 
     def finish_writes(keep: int) -> None:
         while len(writes) > keep:
             item_id, future = writes.popleft()
             done[item_id] = future.result()
             computed.append(item_id)
-            bar.update()
+            report(item_id, None)
 
-    with (
-        tqdm(total=len(pending), unit="item", desc="pregenerate", disable=not progress) as bar,
-        ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="pregenerate") as pool,
-    ):
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="pregenerate") as pool:
         for start in range(0, len(pending), batch_size):
             loaded = []
             for item_id, pair in pending[start : start + batch_size]:
@@ -286,12 +324,31 @@ def pregenerate(
             finish_writes(keep=batch_size + WRITERS)  # bounds the explanations held in memory
         finish_writes(keep=0)
     return PregenerationSummary(
-        manifest=context.write_manifest(done, failed, roles, seed),
+        manifest=context.write_manifest(done, failed, roles, seed) if write_manifest else None,
         computed=tuple(computed),
         resumed=resumed,
         failed=tuple(failed),
         precision=context.used_precision,
     )
+
+
+def finished_items(out: Path, item_ids: Iterable[str]) -> set[str]:
+    """The ids among ``item_ids`` whose files in the stimulus folder ``out`` are complete: a
+    done marker that every file still matches (the settings are checked by
+    :func:`pregenerate`, which recomputes an item finished with other settings)."""
+    return {item_id for item_id in item_ids if _intact_marker(out, item_id) is not None}
+
+
+def _intact_marker(out: Path, item_id: str) -> dict[str, Any] | None:
+    """The item's done marker if it parses and every file it lists has its recorded hash."""
+    try:
+        marker = json.loads((out / DONE_DIR / f"{item_id}.json").read_text("utf-8"))
+        for relative, digest in marker["files"].items():
+            if sha256_file(out / relative) != digest:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 def _check_model(classifier: Classifier, pairs: PairManifest) -> None:
@@ -355,16 +412,10 @@ class _Context:
 
     def finished(self, item_id: str, pair: ChosenPair) -> dict[str, Any] | None:
         """The item's done marker if it matches these settings and every file's hash."""
-        try:
-            marker = json.loads((self.out / DONE_DIR / f"{item_id}.json").read_text("utf-8"))
-            if marker["fingerprint"] != self.fingerprint or marker["pair"] != _pair_key(pair):
-                return None
-            for relative, digest in marker["files"].items():
-                if sha256_file(self.out / relative) != digest:
-                    return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        marker = _intact_marker(self.out, item_id)
+        if marker is None or marker.get("fingerprint") != self.fingerprint:
             return None
-        return marker
+        return marker if marker.get("pair") == _pair_key(pair) else None
 
     # ------------------------------------------------------------------------ computing
 

@@ -7,9 +7,10 @@ edge (rendering, CLI, the study server).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MapKind = Literal["cluster", "class"]
 

@@ -7,12 +7,17 @@ is P(C|x) = Σ_{c∈C} P(c|x) and its logit z_C(x) = log Σ_{c∈C} exp z_c(x).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from explain_engine.errors import EngineInputError
 
+if TYPE_CHECKING:
+    import torch
+
 Compound = tuple[int, ...]
+#: A base map to compute: (stage, compound class); stage 1 is coarse (clusters, one-stage
+#: methods), stage 2 fine (CWOX-2s class maps).
+Request = tuple[int, Compound]
 
 
 def compound(classes: object) -> Compound:
@@ -50,7 +55,7 @@ class TopKRule:
 
 def compound_logits(logits: torch.Tensor, classes: Compound) -> torch.Tensor:
     """z_C = logsumexp of the logits of ``classes`` along the last axis: (..., C) → (...)."""
-    return torch.logsumexp(logits[..., list(classes)], dim=-1)
+    return logits[..., list(classes)].logsumexp(dim=-1)
 
 
 def check_classes(classes: object, num_classes: int, what: str = "class index") -> Compound:

@@ -234,7 +234,8 @@ class LatentTree:
         ``classes``. With probabilities, clusters are ordered by their best class's probability
         and classes within a cluster by probability, both descending (ties keep input order);
         without, both follow the order of ``classes``. A class that is not in the tree becomes
-        its own cluster, with a warning.
+        its own cluster, with a warning unless the tree's metadata says ``"partial": true`` (a
+        tree made for a few classes on purpose).
         """
 
         if level < 0:
@@ -243,6 +244,8 @@ class LatentTree:
         def key(class_index: int) -> Hashable:
             if class_index in self._class_node:
                 return self.ancestor_at_level(class_index, level)
+            if self.metadata.get("partial") is True:
+                return ("missing", class_index)
             warnings.warn(
                 f"class {class_index} is not in the latent tree; it becomes its own cluster",
                 stacklevel=4,

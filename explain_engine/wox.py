@@ -1,7 +1,10 @@
-"""Whole-output explanation methods: SWOX, CWOX-1sA, CWOX-1sB and CWOX-2s.
+"""What every whole-output explanation method is: the base class and how maps are combined.
 
-Each method does two things and nothing else: it says which base saliency maps it needs
-(:meth:`WoxMethod.requests`), and it combines them into its heatmaps (:meth:`WoxMethod.combine`).
+The methods themselves (SWOX, CWOX-1sA, CWOX-1sB, CWOX-2s) are modules of
+:mod:`explain_engine.methods`, registered with ``@register_method`` (see
+:mod:`explain_engine.registry`). Each method does two things and nothing else: it says which
+base saliency maps it needs (:meth:`WoxMethod.requests`), and it combines them into its heatmaps
+(:meth:`WoxMethod.combine`).
 The base explainer computes the union of every method's requests once, so explaining an image
 with all four methods costs about as much as with CWOX-2s alone.
 
@@ -17,7 +20,13 @@ Notation (paper Section 4): top classes C split into clusters C_1..C_I; H_X is t
 
 :class:`WoxOptions` switches each place where the public reference code differs from the paper
 (see DESIGN.md): pairwise-sum contrast, percentile support, min-max before subtraction. Signed
-Grad-CAM base maps are a base-explainer setting (``GradCAM(relu=False)``).
+Grad-CAM base maps are a base-explainer setting (``GradCAMSettings(relu=False)``); which
+reference options apply to which explainer is the explainer's declaration
+(``BaseExplainer.reference_wox_options``).
+
+This module (and every method module) uses tensor methods only and imports torch for type
+hints alone, so that reading the method registry (the study server does, for its conditions)
+does not load torch.
 """
 
 from __future__ import annotations
@@ -25,18 +34,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from explain_engine.errors import EngineInputError
-from explain_engine.explainers.base import Request
+from explain_engine.registry import METHODS, method_names
 from explain_engine.results import Heatmap, WoxExplanation
-from explain_engine.targets import Compound, compound
+from explain_engine.targets import Compound, Request, compound
 
-METHODS = ("swox", "cwox-1sa", "cwox-1sb", "cwox-2s")
+if TYPE_CHECKING:
+    import torch
+
 Clusters = Sequence[Compound]
-BaseMaps = Mapping[Request, torch.Tensor]
+BaseMaps = Mapping[Request, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -72,30 +81,33 @@ class WoxOptions:
                 f"support_percentile {self.support_percentile}: expected in [0, 100]"
             )
 
-    @classmethod
-    def reference(cls, explainer: str) -> WoxOptions:
-        """The public reference code's behaviour for ``explainer`` (``gradcam`` or ``rise``)."""
-        is_rise = explainer == "rise"
-        return cls(
-            contrast="pairwise",
-            support="percentile",
-            support_percentile=70.0 if is_rise else 50.0,
-            normalize_base_maps=is_rise,
-        )
-
 
 def min_max(heatmap: torch.Tensor) -> torch.Tensor:
     """Rescale to [0, 1]; a constant map becomes all zeros."""
     low, high = heatmap.min(), heatmap.max()
     if high <= low:
-        return torch.zeros_like(heatmap)
+        return heatmap.new_zeros(heatmap.shape)
     return (heatmap - low) / (high - low)
 
 
 class WoxMethod(ABC):
-    """A WOX method: which base maps it needs and how it combines them."""
+    """A WOX method: which base maps it needs and how it combines them.
 
-    name: str
+    A subclass registers with ``@register_method("name", order=N)`` in its own module of
+    :mod:`explain_engine.methods` and declares:
+
+    - ``has_cluster_map``: whether its explanation holds stage-1 cluster maps that a study
+      shows beside the class maps (CWOX-2s, paper Fig. 7);
+    - ``description``: one line, for command-line help and the admin;
+    - :meth:`requests`: the base maps it needs for an image;
+    - :meth:`combine`: its heatmaps from those maps.
+
+    ``name`` is set by the decorator.
+    """
+
+    name: ClassVar[str]
+    has_cluster_map: ClassVar[bool] = False
+    description: ClassVar[str] = ""
 
     def __init__(self, options: WoxOptions = WoxOptions()) -> None:
         self.options = options
@@ -133,7 +145,7 @@ class WoxMethod(ABC):
         if self.options.contrast == "pairwise":
             return sum(
                 (target_map - self._base(base, stage, foil) for foil in foils),
-                torch.zeros_like(target_map),
+                target_map.new_zeros(target_map.shape),
             )
         union = compound(c for foil in foils for c in foil)
         return target_map - self._base(base, stage, union)
@@ -150,7 +162,7 @@ class WoxMethod(ABC):
         )
 
 
-def _classes_with_foils(clusters: Clusters) -> list[tuple[int, int, list[Compound]]]:
+def classes_with_foils(clusters: Clusters) -> list[tuple[int, int, list[Compound]]]:
     """(cluster index, class, other top classes as singleton foils) for every top class."""
     everything = [c for cluster in clusters for c in cluster]
     return [
@@ -160,124 +172,22 @@ def _classes_with_foils(clusters: Clusters) -> list[tuple[int, int, list[Compoun
     ]
 
 
-class Swox(WoxMethod):
-    """SWOX: one plain base map per top class."""
-
-    name = "swox"
-
-    def requests(self, top: Compound, clusters: Clusters) -> set[Request]:
-        return {(1, (c,)) for c in top}
-
-    def combine(self, base: BaseMaps, clusters: Clusters, explainer: str) -> WoxExplanation:
-        maps = [
-            Heatmap("class", (c,), (), base[(1, (c,))], i)
-            for i, cluster in enumerate(clusters)
-            for c in cluster
-        ]
-        return self._explanation(clusters, explainer, maps)
-
-
-class Cwox1sA(WoxMethod):
-    """CWOX-1sA: ReLU(H_c − H_{C∖c}); with a single top class, H_c."""
-
-    name = "cwox-1sa"
-
-    def requests(self, top: Compound, clusters: Clusters) -> set[Request]:
-        return set().union(
-            *(
-                self._contrast_requests(1, (c,), foils)
-                for _, c, foils in _classes_with_foils(clusters)
-            )
-        )
-
-    def combine(self, base: BaseMaps, clusters: Clusters, explainer: str) -> WoxExplanation:
-        maps = []
-        for i, c, foils in _classes_with_foils(clusters):
-            values = (
-                self._difference(base, 1, (c,), foils).clamp_min(0)
-                if foils
-                else self._base(base, 1, (c,))
-            )
-            maps.append(Heatmap("class", (c,), tuple(f for (f,) in foils), values, i))
-        return self._explanation(clusters, explainer, maps)
-
-
-class Cwox1sB(WoxMethod):
-    """CWOX-1sB (SCOUT-style): norm(H_c) · (1 − norm(H_{C∖c})); single class: norm(H_c)."""
-
-    name = "cwox-1sb"
-
-    def requests(self, top: Compound, clusters: Clusters) -> set[Request]:
-        everything = compound(top)
-        return {(1, (c,)) for c in top} | {
-            (1, compound(set(everything) - {c})) for c in top if len(everything) > 1
-        }
-
-    def combine(self, base: BaseMaps, clusters: Clusters, explainer: str) -> WoxExplanation:
-        maps = []
-        for i, c, foils in _classes_with_foils(clusters):
-            values = min_max(base[(1, (c,))])
-            if foils:
-                values = values * (1 - min_max(base[(1, compound(f for (f,) in foils))]))
-            maps.append(Heatmap("class", (c,), tuple(f for (f,) in foils), values, i))
-        return self._explanation(clusters, explainer, maps)
-
-
-class Cwox2s(WoxMethod):
-    """CWOX-2s: cluster maps by eq. (1) at stage 1, class maps by eq. (2) at stage 2."""
-
-    name = "cwox-2s"
-
-    def requests(self, top: Compound, clusters: Clusters) -> set[Request]:
-        needed: set[Request] = set()
-        for i, cluster in enumerate(clusters):
-            other_clusters = [tuple(o) for k, o in enumerate(clusters) if k != i]
-            needed |= self._contrast_requests(1, tuple(cluster), other_clusters)
-            for c in cluster:
-                needed |= self._contrast_requests(2, (c,), [(o,) for o in cluster if o != c])
-        return needed
-
-    def combine(self, base: BaseMaps, clusters: Clusters, explainer: str) -> WoxExplanation:
-        maps: list[Heatmap] = []
-        for i, cluster in enumerate(clusters):
-            cluster = tuple(cluster)
-            other_clusters = [tuple(o) for k, o in enumerate(clusters) if k != i]
-            if other_clusters:
-                cluster_map = self._difference(base, 1, cluster, other_clusters).clamp_min(0)
-            else:
-                cluster_map = self._base(base, 1, cluster)
-            foil_classes = tuple(c for o in other_clusters for c in o)
-            maps.append(Heatmap("cluster", cluster, foil_classes, cluster_map, i))
-            support = self._support(cluster_map)
-            for c in cluster:
-                siblings = [(o,) for o in cluster if o != c]
-                if siblings:
-                    values = self._difference(base, 2, (c,), siblings).clamp_min(0)
-                else:
-                    values = self._base(base, 2, (c,))
-                maps.append(
-                    Heatmap("class", (c,), tuple(o for (o,) in siblings), support * values, i)
-                )
-        return self._explanation(clusters, explainer, maps)
-
-    def _support(self, cluster_map: torch.Tensor) -> torch.Tensor:
-        """supp(Ĥ_{C_i}) as a 0/1 float mask of the map's shape."""
-        if self.options.support == "percentile":
-            threshold = torch.quantile(
-                cluster_map.float().flatten(), self.options.support_percentile / 100.0
-            )
-            return (cluster_map >= threshold).to(cluster_map.dtype)
-        return (cluster_map > self.options.epsilon).to(cluster_map.dtype)
-
-
-_REGISTRY: dict[str, type[WoxMethod]] = {m.name: m for m in (Swox, Cwox1sA, Cwox1sB, Cwox2s)}
-
-
 def get_method(name: str, options: WoxOptions = WoxOptions()) -> WoxMethod:
-    """The WOX method called ``name`` (one of :data:`METHODS`)."""
-    try:
-        return _REGISTRY[name](options)
-    except KeyError:
-        raise EngineInputError(
-            f"method {name!r}: unknown (expected one of {', '.join(METHODS)})"
-        ) from None
+    """The registered WOX method called ``name`` (one of :func:`method_names`)."""
+    return METHODS.get(name)(options)
+
+
+def has_cluster_map(name: str) -> bool:
+    """Whether method ``name`` shows stage-1 cluster maps (its declaration)."""
+    return METHODS.get(name).has_cluster_map
+
+
+__all__ = [
+    "WoxMethod",
+    "WoxOptions",
+    "classes_with_foils",
+    "get_method",
+    "has_cluster_map",
+    "method_names",
+    "min_max",
+]

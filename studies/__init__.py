@@ -1,1 +1,3 @@
-"""The study app: studies, conditions, participants, trials, analysis (built in later issues)."""
+"""The study app: studies, conditions and their kinds, participants and their trials,
+stimulus import, background jobs that call the engine's API (pregeneration, documents, trees,
+evaluation), the participant flow, the REST API, analysis and exports."""

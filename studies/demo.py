@@ -2,24 +2,27 @@
 
 Pipeline (each step resumes when run again): write the demo photographs and the attention-check
 composites (:mod:`explain_engine.demo_photos`) → choose a confusing pair per image with the
-embedded EfficientNet-Lite0 and its latent tree (``python -m explain_engine pairs``) →
-pregenerate the SWOX, CWOX-1sB and CWOX-2s heatmaps (``python -m explain_engine pregenerate``)
-→ create the study with the paper's conditions and groups, import both manifests, open it.
+embedded EfficientNet-Lite0 and its latent tree, then pregenerate the SWOX, CWOX-1sB and CWOX-2s
+heatmaps (:mod:`studies.stimuli_pipeline`, through the engine's API) → create the study with the
+paper's conditions and groups, import both manifests, open it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 
 from explain_engine import demo_photos
+from explain_engine.pairs import PairRules
+from explain_engine.settings import ExplainerSpec
+from explain_engine.stimulus_settings import StimulusSettings
 from studies.lifecycle import open_study
 from studies.models import Condition, ParticipantGroup, Study
 from studies.models.study import DEFAULT_CONDITIONS, DEFAULT_GROUPS
 from studies.stimuli_import import import_manifest
-from studies.stimuli_pipeline import Say, StimulusJob, build_stimuli
+from studies.stimuli_pipeline import Say, build_stimuli
 
 SLUG = "demo"
 METHODS = tuple(method for _, method in DEFAULT_CONDITIONS)
@@ -60,12 +63,11 @@ TEXTS = {
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """How the demo's heatmaps are made: ``explainer`` is ``gradcam`` or ``rise``."""
+    """Where the demo is made and how its heatmaps are: the base explainer and device."""
 
     work: Path
-    explainer: str = "gradcam"
+    explainer: ExplainerSpec = field(default_factory=ExplainerSpec)
     device: str = "auto"
-    rise_masks: int | None = None
 
 
 def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
@@ -77,33 +79,25 @@ def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     demo_photos.write_attention_photos(attention)
     attention_tree = work / "attention-tree.json"
     demo_photos.attention_tree().save(attention_tree)
-    shared = {
-        "explainer": settings.explainer,
-        "device": settings.device,
-        "rise_masks": settings.rise_masks,
-        "methods": METHODS,
-    }
+    shared = {"explainer": settings.explainer, "device": settings.device, "methods": METHODS}
     say("choosing confusing pairs with the embedded classifier and its latent tree")
-    stimuli = build_stimuli(
-        StimulusJob(
-            photos, work / "main", per_pair=PER_PAIR, roles=f"training={TRAINING_ITEMS}", **shared
-        ),
-        say,
+    main = StimulusSettings(
+        photos,
+        rules=PairRules(per_pair=PER_PAIR),
+        roles=(("training", TRAINING_ITEMS),),
+        **shared,
     )
+    stimuli = build_stimuli(main, work / "main", say)
     checks = len(demo_photos.ATTENTION_PAIRS)
     say("making the attention checks")
-    attention_stimuli = build_stimuli(
-        StimulusJob(
-            attention,
-            work / "attention",
-            tree=attention_tree,
-            per_pair=checks,
-            roles=f"attention={checks}",
-            **shared,
-        ),
-        say,
+    attention_settings = StimulusSettings(
+        attention,
+        tree=attention_tree,
+        rules=PairRules(per_pair=checks),
+        roles=(("attention", checks),),
+        **shared,
     )
-    return stimuli, attention_stimuli
+    return stimuli, build_stimuli(attention_settings, work / "attention", say)
 
 
 def create_demo_study(stimuli: Path, checks: Path) -> Study:

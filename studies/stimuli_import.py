@@ -21,12 +21,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from studies.condition_kinds import shows_cluster_map
 from studies.models import HeatmapSet, StimulusItem, StimulusManifest, Study
 from studies.models.study import method_name_validator
 
 FORMAT = "cwox-stimuli"
 VERSION = 1
-CLUSTER_METHOD = "cwox-2s"
 MAX_ZIP_BYTES = 2 * 1024**3
 
 
@@ -183,7 +183,7 @@ def _plan_item(raw: Any, number: int, methods: list[str], training: int) -> Plan
         files = heatmaps.get(method)
         if not isinstance(files, dict) or not all(isinstance(files.get(s), str) for s in "ab"):
             raise ManifestError(f"{where}: {method} needs heatmap files 'a' and 'b'")
-        if method == CLUSTER_METHOD and not isinstance(files.get("cluster"), str):
+        if shows_cluster_map(method) and not isinstance(files.get("cluster"), str):
             raise ManifestError(f"{where}: {method} needs the stage-1 'cluster' map")
     details = {k: raw[k] for k in ("cluster", "source") if k in raw}
     return PlannedItem(key, role, classes, raw["image"], heatmaps, details)

@@ -1,111 +1,58 @@
-"""Images → confusing pairs → pregenerated heatmaps, through the engine's command line.
+"""Images → confusing pairs → pregenerated heatmaps, through the engine's Python API.
 
-The study server drives the engine the way a researcher would (``python -m explain_engine
-pairs`` then ``pregenerate``), in-process; both engine steps resume, so running a job again
-continues where it stopped.
+:func:`build_stimuli` calls :func:`explain_engine.api.choose_pairs` and
+:func:`explain_engine.api.pregenerate_stimuli` in this process with one typed
+:class:`~explain_engine.stimulus_settings.StimulusSettings`; what they did comes back as
+values (items computed, finished earlier, failed with the reason) and is reported through
+``say``. Both engine steps resume, so running it again continues where it stopped. Bad
+settings raise :class:`~explain_engine.errors.EngineInputError`.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
-from collections.abc import Callable, Sequence
-from contextlib import redirect_stdout
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
+from explain_engine.api import choose_pairs, pregenerate_stimuli, stimulus_classifier
+from explain_engine.pregenerate import ItemProgress, PregenerationSummary
+from explain_engine.stimulus_settings import StimulusSettings
+
 Say = Callable[[str], None]
+PAIRS = "pairs.json"
+STIMULI = "stimuli"
 
 
-class EngineJobError(RuntimeError):
-    """An engine command refused its input (bad option, unreadable manifest, ...)."""
+def build_stimuli(settings: StimulusSettings, work: Path, say: Say) -> Path:
+    """Choose the pairs (``work/pairs.json``) and pregenerate their heatmaps into
+    ``work/stimuli``, which it returns (``manifest.json`` and its files)."""
+    work.mkdir(parents=True, exist_ok=True)
+    classifier = stimulus_classifier(settings)
+    pairs = choose_pairs(settings, work / PAIRS, classifier=classifier)
+    say(
+        f"{len(pairs.selection.chosen)} pairs from {pairs.images} images; "
+        f"{len(pairs.selection.unpaired)} without a pair"
+    )
+    say(f"pregenerating heatmaps with {settings.explainer.name} (finished items are kept)")
+    summary = pregenerate_stimuli(
+        settings, pairs.manifest, work / STIMULI, classifier=classifier, progress=failures(say)
+    )
+    say(summary_line(summary))
+    return work / STIMULI
 
 
-@dataclass(frozen=True)
-class StimulusJob:
-    """What to pregenerate: every image under ``images`` into ``work``.
+def failures(say: Say) -> Callable[[ItemProgress], None]:
+    """A pregeneration progress callback that reports every failed item through ``say``."""
 
-    ``roles`` is the engine's ``--roles`` (e.g. ``"training=3"``), ``rise_masks`` its
-    ``--rise-masks`` (e.g. ``"5000,3000"``); ``tree`` None uses the classifier's own tree.
-    """
+    def report(event: ItemProgress) -> None:
+        if event.reason is not None:
+            say(f"error: item {event.item_id}: {event.reason}")
 
-    images: Path
-    work: Path
-    methods: Sequence[str] = ("swox", "cwox-1sb", "cwox-2s")
-    explainer: str = "gradcam"
-    device: str = "auto"
-    rise_masks: str | None = None
-    tree: Path | None = None
-    per_pair: int = 1
-    floor: float = 0.05
-    roles: str | None = None
-    model: str | None = None
-    batch_size: int | None = None
-
-    @property
-    def pairs(self) -> Path:
-        return self.work / "pairs.json"
-
-    @property
-    def stimuli(self) -> Path:
-        """The stimulus folder (``manifest.json`` and its files)."""
-        return self.work / "stimuli"
+    return report
 
 
-def run_engine(arguments: list[str], say: Say, *, partial_tree: bool = False) -> None:
-    """Run ``python -m explain_engine ARGUMENTS`` in this process and report its summary line.
-
-    Exit status 1 (some images skipped, listed in the output files) is not an error; status 2
-    raises :class:`EngineJobError`. With ``partial_tree``, warnings about classes missing from
-    the tree are silenced (a small tree made for a few classes on purpose).
-    """
-    from explain_engine.cli import main as engine  # torch loads on the first run, not on import
-
-    captured = io.StringIO()
-    with redirect_stdout(captured), warnings.catch_warnings():
-        if partial_tree:
-            warnings.filterwarnings("ignore", message=r"class \d+ is not in the latent tree")
-        status = engine(arguments)
-    output = captured.getvalue().strip()
-    if status not in (0, 1):
-        raise EngineJobError(f"python -m explain_engine {' '.join(arguments)} failed:\n{output}")
-    if output:
-        say(output.splitlines()[-1])
-
-
-def pairs_arguments(job: StimulusJob, out: Path) -> list[str]:
-    """``python -m explain_engine pairs`` arguments writing the pair manifest ``out``."""
-    tree = ["--tree", str(job.tree)] if job.tree else []
-    limits = ["--per-pair", str(job.per_pair), "--floor", str(job.floor)]
-    return ["pairs", str(job.images), "--out", str(out), *limits, *tree, *_common(job)]
-
-
-def pregenerate_arguments(
-    job: StimulusJob, pairs: Path, out: Path, *, roles: bool = True
-) -> list[str]:
-    """``pregenerate`` arguments for the pair manifest ``pairs`` into the folder ``out``;
-    ``roles`` passes the job's roles (only the final manifest of a chunked run needs them)."""
-    arguments = ["pregenerate", str(pairs), "--out", str(out)]
-    arguments += ["--explainer", job.explainer, "--methods", ",".join(job.methods)]
-    arguments += _common(job)
-    if job.rise_masks:
-        arguments += ["--rise-masks", str(job.rise_masks)]
-    if job.batch_size:
-        arguments += ["--batch-size", str(job.batch_size)]
-    if roles and job.roles:
-        arguments += ["--roles", job.roles]
-    return arguments
-
-
-def _common(job: StimulusJob) -> list[str]:
-    return ["--device", job.device] + (["--model", job.model] if job.model else [])
-
-
-def build_stimuli(job: StimulusJob, say: Say) -> Path:
-    """Choose the pairs and pregenerate the heatmaps of ``job``; returns the stimulus folder."""
-    job.work.mkdir(parents=True, exist_ok=True)
-    partial = job.tree is not None
-    run_engine(pairs_arguments(job, job.pairs), say, partial_tree=partial)
-    say(f"pregenerating heatmaps with {job.explainer} (finished items are kept)")
-    run_engine(pregenerate_arguments(job, job.pairs, job.stimuli), say, partial_tree=partial)
-    return job.stimuli
+def summary_line(summary: PregenerationSummary) -> str:
+    """``"5 items computed, 2 finished earlier, 1 failed (fp32)"``."""
+    return (
+        f"{len(summary.computed)} items computed, {len(summary.resumed)} finished earlier, "
+        f"{len(summary.failed)} failed ({summary.precision})"
+    )

@@ -12,6 +12,11 @@ Commands:
 ``python -m explain_engine COMMAND --help`` lists each command's options. Exit status: 0 on
 success, 1 when some input was skipped (the others are still processed), 2 for a bad option
 or input file (unknown model, method, layer, malformed tree or documents, ...).
+
+Every command is a thin layer over the engine's API: it turns its options into typed
+settings and calls the API. :func:`main` alone changes process-wide state (it tunes the CPU
+allocator); :func:`parse_settings` gives the typed settings of an offline command line
+without running it (the study server's background jobs store them).
 """
 
 from __future__ import annotations
@@ -19,15 +24,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from explain_engine.cli import evaluate, explain, offline, stimuli
 from explain_engine.errors import EngineInputError
 from explain_engine.runtime import tune_cpu_allocator
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
-    parser = argparse.ArgumentParser(
+class _RaisingParser(argparse.ArgumentParser):
+    """A parser that raises EngineInputError instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise EngineInputError(f"{self.prog}: {message}")
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser):
+    """The command line's parser (every command registered)."""
+    parser = parser_class(
         prog="python -m explain_engine",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -37,9 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     offline.add_commands(commands)
     evaluate.add_commands(commands)
     stimuli.add_commands(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_settings(argv: Sequence[str]) -> tuple[str, Any]:
+    """(command, typed settings) of an offline command line (``build-documents``,
+    ``build-tree``, ``evaluate``), without running it; EngineInputError for a bad one."""
+    if not argv:
+        raise EngineInputError("expected a command")
+    args = build_parser(_RaisingParser).parse_args(list(argv))
+    if not hasattr(args, "settings"):
+        raise EngineInputError(f"{argv[0]}: not an offline command")
+    return argv[0], args.settings(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    args = build_parser().parse_args(argv)
     tune_cpu_allocator()
     try:
+        if hasattr(args, "settings"):
+            summary = args.command(args.settings(args), progress=True)
+            print(summary.text)
+            return 1 if summary.errors else 0
         return args.run(args)
     except EngineInputError as error:
         print(f"error: {error}", file=sys.stderr)

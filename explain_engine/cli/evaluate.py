@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from explain_engine.cli.options import (
-    EXPLAINERS,
     add_explainer_settings,
+    add_methods_option,
     add_model_options,
     add_top_k_options,
     add_tree_options,
-    build_explainer,
+    explainer_spec,
     parse_methods,
     top_k_rule,
-    tree_file,
 )
 from explain_engine.errors import EngineInputError
-from explain_engine.evaluation import evaluate_folder, write_tables
 from explain_engine.metrics import DEFINITIONS, MetricSettings
-from explain_engine.models import load_classifier
-from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
-
-#: Deleted images per forward pass by default: EfficientNet-Lite0 on this project's 2-core CPU
-#: classifies 42 images/s at batch 64 and 64 at batch 16-32 (benchmarks/README.md).
-CPU_BATCH = 32
-GPU_BATCH = 256
+from explain_engine.offline_jobs import CPU_BATCH, GPU_BATCH, EvaluationSettings, run_evaluation
+from explain_engine.registry import explainer_names
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -46,13 +37,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_tree_options(parser)
     parser.add_argument(
         "--explainers",
-        default=",".join(EXPLAINERS),
-        help=f"comma-separated, any of {','.join(EXPLAINERS)}",
+        default=",".join(explainer_names()),
+        help=f"comma-separated, any of {','.join(explainer_names())}",
     )
     add_explainer_settings(parser)
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated, any of {','.join(METHODS)}"
-    )
+    add_methods_option(parser)
     add_top_k_options(parser)
     parser.add_argument("--limit", type=int, help="evaluate the first N images (sorted)")
     parser.add_argument(
@@ -72,58 +61,37 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help=f"deleted images per forward pass (default {CPU_BATCH} on the CPU, where larger "
         f"batches are slower, {GPU_BATCH} on a GPU)",
     )
-    parser.set_defaults(run=_run_evaluate)
+    parser.set_defaults(settings=_evaluation_settings, command=run_evaluation)
 
 
-def _run_evaluate(args: argparse.Namespace) -> int:
+def _evaluation_settings(args: argparse.Namespace) -> EvaluationSettings:
     names = [name.strip() for name in args.explainers.split(",") if name.strip()]
-    unknown = [name for name in names if name not in EXPLAINERS]
+    unknown = [name for name in names if name not in explainer_names()]
     if unknown or not names:
         raise EngineInputError(
-            f"--explainers {args.explainers!r}: expected any of {','.join(EXPLAINERS)}"
+            f"--explainers {args.explainers!r}: expected any of {','.join(explainer_names())}"
         )
-    for name in ("limit", "sample", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise EngineInputError(f"--{name.replace('_', '-')} {value}: expected at least 1")
-    explainers = [
-        build_explainer(argparse.Namespace(**{**vars(args), "explainer": n})) for n in names
-    ]
-    methods = parse_methods(args.methods)
-    classifier = load_classifier(args.model, args.weights, args.device)
-    batch_size = args.batch_size or (CPU_BATCH if classifier.device.type == "cpu" else GPU_BATCH)
-    metric = MetricSettings(
-        definition=args.metric_definition, step=args.step, batch_size=batch_size
-    )
-    tree_path = tree_file(args.tree, classifier.default_tree)
     options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    options.pop("run", None)
-    print(f"confusion clusters: {tree_path or 'none (every class is its own cluster)'}")
-    summary = evaluate_folder(
-        classifier,
-        args.images,
-        args.out,
-        explainers,
-        methods=methods,
-        tree=LatentTree.load(tree_path) if tree_path else None,
+    for callback in ("settings", "command"):
+        options.pop(callback, None)
+    return EvaluationSettings(
+        images=args.images,
+        out=args.out,
+        explainers=tuple(explainer_spec(args, name) for name in names),
+        methods=parse_methods(args.methods),
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        tree=Path(args.tree) if args.tree not in (None, "none") else None,
+        no_tree=args.tree == "none",
         cluster_level=args.cluster_level,
         top_k=top_k_rule(args),
-        metric=metric,
+        metric=MetricSettings(definition=args.metric_definition, step=args.step),
+        batch_size=args.batch_size,
         reference_options=args.reference_options,
         limit=args.limit,
         sample=args.sample,
         sample_seed=args.sample_seed,
-        settings={
-            "options": options,
-            "tree": str(tree_path) if tree_path else None,
-            "seed": args.seed,
-        },
+        seed=args.seed,
+        options=options,
     )
-    print(
-        f"evaluated {summary.evaluated} (image, explainer) units ({summary.rows} rows), "
-        f"{summary.resumed} done earlier, {len(summary.skipped)} images skipped, "
-        f"{len(summary.failed)} unreadable -> {args.out}",
-        file=sys.stderr,
-    )
-    print(write_tables(args.out))
-    return 1 if summary.failed else 0

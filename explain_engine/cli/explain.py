@@ -10,8 +10,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from explain_engine.api import explain_images, load_classifier
 from explain_engine.cli.options import (
     add_explainer_options,
+    add_methods_option,
     add_model_options,
     add_top_k_options,
     add_tree_options,
@@ -21,12 +23,9 @@ from explain_engine.cli.options import (
     tree_file,
 )
 from explain_engine.errors import EngineInputError
-from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.export import EXPLANATION_FILE, write_explanation
 from explain_engine.images import check_input_size, load_image
-from explain_engine.models import load_classifier
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS, WoxOptions
 
 #: Photographs that ship with scikit-image (see DESIGN.md for their top classes).
 DEMO_IMAGES = ("chelsea.png", "rocket.jpg", "motorcycle_left.png", "coffee.png")
@@ -51,9 +50,7 @@ def _add_explanation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage2-layer", help="Grad-CAM pivot for CWOX-2s class maps")
     add_tree_options(parser)
     add_explainer_options(parser)
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated, any of {','.join(METHODS)}"
-    )
+    add_methods_option(parser)
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch")
     add_top_k_options(parser)
     parser.add_argument(
@@ -80,20 +77,15 @@ def _run_explain(args: argparse.Namespace) -> int:
         stage2_layer=args.stage2_layer,
     )
     tree_path = tree_file(args.tree, classifier.default_tree)
-    settings = ExplanationSettings(
-        methods=methods,
-        top_k=top_k_rule(args),
-        tree=LatentTree.load(tree_path) if tree_path else None,
-        cluster_level=args.cluster_level,
-        options=WoxOptions.reference(args.explainer) if args.reference_options else WoxOptions(),
-        classes=_class_indices(args.classes) if args.classes else None,
-    )
+    tree = LatentTree.load(tree_path) if tree_path else None
+    top_k = top_k_rule(args)
+    classes = _class_indices(args.classes) if args.classes else None
     print(f"confusion clusters: {tree_path or 'none (every class is its own cluster)'}")
     provenance = {
         "explainer": {"name": explainer.name, **explainer.parameters(classifier)},
-        "top_k": {"max_k": settings.top_k.max_k, "cumulative": settings.top_k.cumulative},
+        "top_k": {"max_k": top_k.max_k, "cumulative": top_k.cumulative},
         "tree": str(tree_path) if tree_path else None,
-        "cluster_level": settings.cluster_level,
+        "cluster_level": args.cluster_level,
         "seed": args.seed,
         "torch": torch.__version__,
     }
@@ -116,7 +108,18 @@ def _run_explain(args: argparse.Namespace) -> int:
                     progress.update()
             if not loaded:
                 continue
-            results = explain_batch(classifier, [image for _, image in loaded], explainer, settings)
+            results = explain_images(
+                classifier,
+                [image for _, image in loaded],
+                methods=methods,
+                explainer=explainer,
+                tree=tree,
+                top_k=top_k,
+                cluster_level=args.cluster_level,
+                reference_options=args.reference_options,
+                classes=classes,
+                batch_size=len(loaded),
+            )
             for (path, _), explanation in zip(loaded, results, strict=True):
                 out_dir = args.out / stems[path]
                 write_explanation(

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from explain_engine.documents import build_documents, read_documents
-from explain_engine.errors import EngineInputError
-from explain_engine.files import write_json_atomically
-from explain_engine.hlta import HltaSettings, learn_model, write_bif
-from explain_engine.models import EMBEDDED_MODEL, imagenet_class_names, load_classifier
+from explain_engine.hlta import HltaSettings
+from explain_engine.models import EMBEDDED_MODEL
+from explain_engine.offline_jobs import DocumentsSettings, TreeSettings, run_documents, run_tree
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +23,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     documents.add_argument("--batch-size", type=int, default=64, help="views per forward pass")
     documents.add_argument("--device", default="auto")
     documents.add_argument("--seed", type=int, default=0, help="seed of the augmented views")
-    documents.set_defaults(run=_run_build_documents)
+    documents.set_defaults(settings=_documents_settings, command=run_documents)
 
     defaults = HltaSettings()
     tree = commands.add_parser("build-tree", help="learn a latent tree (HLTA) from documents")
@@ -63,21 +61,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--keep-single-label", action="store_true", help="learn from one-label documents too"
     )
     tree.add_argument("--seed", type=int, default=defaults.seed)
-    tree.set_defaults(run=_run_build_tree)
+    tree.set_defaults(settings=_tree_settings, command=run_tree)
 
 
-def _run_build_documents(args: argparse.Namespace) -> int:
-    classifier = load_classifier(args.model, args.weights, args.device)
-    written, failed = build_documents(
-        classifier,
-        args.images,
-        args.out,
+def _documents_settings(args: argparse.Namespace) -> DocumentsSettings:
+    return DocumentsSettings(
+        images=args.images,
+        out=args.out,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
         views=args.views,
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    print(f"{written} documents written to {args.out}; {failed} unreadable images skipped")
-    return 1 if failed else 0
 
 
 def _number_or_off(text: str) -> int | None:
@@ -89,8 +86,8 @@ def _number_or_off(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"{text!r}: expected an integer or off") from None
 
 
-def _run_build_tree(args: argparse.Namespace) -> int:
-    settings = HltaSettings(
+def _tree_settings(args: argparse.Namespace) -> TreeSettings:
+    hlta = HltaSettings(
         max_island=args.max_island,
         max_top=args.max_top,
         ud_threshold=args.ud_threshold,
@@ -103,23 +100,11 @@ def _run_build_tree(args: argparse.Namespace) -> int:
         keep_single_label_documents=args.keep_single_label,
         seed=args.seed,
     )
-    documents = read_documents(args.documents, args.classes)
-    if not documents:
-        raise EngineInputError(f"{args.documents}: no documents (expected at least one)")
-    names = imagenet_class_names() if args.classes == 1000 else None
-    result = learn_model(
-        [d.classes for d in documents], args.classes, settings=settings, class_names=names
+    return TreeSettings(
+        documents=args.documents,
+        out=args.out,
+        classes=args.classes,
+        hlta=hlta,
+        hlta_json=args.hlta_json,
+        bif=args.bif,
     )
-    tree = result.tree
-    tree.metadata["documents"] = str(args.documents)
-    tree.save(args.out)
-    if args.hlta_json:
-        write_json_atomically(args.hlta_json, tree.to_hlta_topic_tree())
-    if args.bif:
-        write_bif(result.model, args.bif)
-    levels = tree.metadata["latents_per_level"]
-    print(
-        f"{args.out}: {len(documents)} documents, latents per level {levels}, "
-        f"{len(tree.metadata['unseen_classes'])} classes never seen"
-    )
-    return 0

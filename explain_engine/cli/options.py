@@ -7,19 +7,16 @@ values into engine objects, raising :class:`EngineInputError` (exit status 2) fo
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import json
 from pathlib import Path
 
 from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import BaseExplainer
-from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE
 from explain_engine.models import EMBEDDED_MODEL
+from explain_engine.registry import EXPLAINERS, explainer_names, method_names
+from explain_engine.settings import ExplainerSpec, choose_explainer
 from explain_engine.targets import TopKRule
-from explain_engine.wox import METHODS, get_method
-
-#: Names of the base explainers (``--explainer``).
-EXPLAINERS = ("gradcam", "rise")
+from explain_engine.wox import get_method
 
 
 def add_model_options(
@@ -49,16 +46,26 @@ def add_tree_options(parser: argparse.ArgumentParser) -> None:
 
 def add_explainer_options(parser: argparse.ArgumentParser) -> None:
     """Declare ``--explainer`` and the explainer settings (:func:`add_explainer_settings`)."""
-    parser.add_argument("--explainer", choices=EXPLAINERS, default="gradcam")
+    described = "; ".join(f"{n}: {c.description}" for n, c in EXPLAINERS.classes().items())
+    described = described.replace("%", "%%")  # argparse formats help with %
+    parser.add_argument("--explainer", choices=explainer_names(), default="gradcam", help=described)
     add_explainer_settings(parser)
 
 
 def add_explainer_settings(parser: argparse.ArgumentParser) -> None:
-    """Declare ``--rise-masks``, ``--seed`` and ``--reference-options``."""
+    """Declare ``--rise-masks``, ``--seed``, ``--explainer-setting`` and
+    ``--reference-options`` (read back with :func:`explainer_spec`)."""
     parser.add_argument(
         "--rise-masks",
-        default="5000,3000",
-        help="RISE masks for stage 1,stage 2 (reference: 5000,3000)",
+        help="masks for stage 1,stage 2 of explainers with mask counts (RISE; default and "
+        "reference: 5000,3000)",
+    )
+    parser.add_argument(
+        "--explainer-setting",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a field of the explainer's settings, e.g. stage1.grid=10 (repeatable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the RISE masks")
     parser.add_argument(
@@ -85,23 +92,34 @@ def top_k_rule(args: argparse.Namespace) -> TopKRule:
     return TopKRule(args.max_k, args.cumulative or None)
 
 
-def build_explainer(args: argparse.Namespace) -> BaseExplainer:
-    """The base explainer of ``--explainer`` (with ``--rise-masks``, ``--seed`` and
-    ``--reference-options``, which makes Grad-CAM maps signed)."""
-    if args.explainer == "gradcam":
-        return GradCAM(relu=not args.reference_options)
-    try:
-        stage1_masks, stage2_masks = (int(n) for n in args.rise_masks.split(","))
-    except ValueError:
-        raise EngineInputError(
-            f"--rise-masks {args.rise_masks!r}: expected two integers like 5000,3000"
-        ) from None
-    rise = RISE()
-    return replace(
-        rise,
-        stage1=replace(rise.stage1, num_masks=stage1_masks, seed=args.seed),
-        stage2=replace(rise.stage2, num_masks=stage2_masks, seed=args.seed),
+def explainer_spec(args: argparse.Namespace, name: str | None = None) -> ExplainerSpec:
+    """The explainer ``name`` (default ``--explainer``) with its settings from the options:
+    ``--reference-options`` starts from the reference code's settings (signed Grad-CAM maps),
+    ``--seed`` sets every seed field, ``--rise-masks`` the mask counts (explainers without
+    them ignore it), ``--explainer-setting`` any field."""
+    return choose_explainer(
+        name or args.explainer,
+        reference=args.reference_options,
+        seed=args.seed,
+        masks=args.rise_masks,
+        assignments=dict(_assignment(text) for text in args.explainer_setting),
     )
+
+
+def build_explainer(args: argparse.Namespace) -> BaseExplainer:
+    """The base explainer of :func:`explainer_spec`."""
+    return explainer_spec(args).build()
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    """``FIELD=VALUE``; VALUE is read as JSON (numbers, true/false, null), else as text."""
+    field, equals, value = text.partition("=")
+    if not equals or not field.strip():
+        raise EngineInputError(f"--explainer-setting {text!r}: expected FIELD=VALUE")
+    try:
+        return field.strip(), json.loads(value)
+    except ValueError:
+        return field.strip(), value
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
@@ -110,8 +128,22 @@ def parse_methods(text: str) -> tuple[str, ...]:
     for name in names:
         get_method(name)
     if not names:
-        raise EngineInputError(f"--methods {text!r}: expected at least one of {','.join(METHODS)}")
+        raise EngineInputError(
+            f"--methods {text!r}: expected at least one of {','.join(method_names())}"
+        )
     return names
+
+
+def add_methods_option(
+    parser: argparse.ArgumentParser, default: tuple[str, ...] | None = None
+) -> None:
+    """Declare ``--methods`` (read back with :func:`parse_methods`); default: every method."""
+    known = ",".join(method_names())
+    parser.add_argument(
+        "--methods",
+        default=",".join(default) if default else known,
+        help=f"comma-separated, any of {known}",
+    )
 
 
 def tree_file(option: str | None, default: Path | None) -> Path | None:

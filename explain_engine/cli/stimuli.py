@@ -7,11 +7,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
+from explain_engine.api import pregenerate_stimuli
 from explain_engine.cli.options import (
     add_explainer_options,
+    add_methods_option,
     add_model_options,
     add_top_k_options,
-    build_explainer,
+    explainer_spec,
     parse_methods,
     top_k_rule,
     tree_file,
@@ -30,11 +34,11 @@ from explain_engine.pregenerate import (
     MANIFEST_FILE,
     PRECISIONS,
     STUDY_METHODS,
+    ItemProgress,
     parse_roles,
-    pregenerate,
 )
+from explain_engine.stimulus_settings import StimulusSettings
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS, WoxOptions
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -92,11 +96,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     pregen.add_argument("pairs", type=Path, metavar="PAIRS_MANIFEST")
     pregen.add_argument("--out", type=Path, required=True, help="stimulus folder")
-    pregen.add_argument(
-        "--methods",
-        default=",".join(STUDY_METHODS),
-        help=f"comma-separated, any of {','.join(METHODS)} (default: the paper's study)",
-    )
+    add_methods_option(pregen, default=STUDY_METHODS)
     add_explainer_options(pregen)
     add_model_options(
         pregen, model_default=None, model_help="classifier (default: the pair manifest's model)"
@@ -166,22 +166,28 @@ def _run_pairs(args: argparse.Namespace) -> int:
 
 def _run_pregenerate(args: argparse.Namespace) -> int:
     pairs = read_pair_manifest(args.pairs)
-    methods = parse_methods(args.methods)
-    roles = parse_roles(args.roles) if args.roles else []
-    explainer = build_explainer(args)
-    classifier = load_classifier(args.model or pairs.model["name"], args.weights, args.device)
-    summary = pregenerate(
-        classifier,
-        pairs,
-        args.out,
-        explainer,
-        methods=methods,
-        options=WoxOptions.reference(args.explainer) if args.reference_options else None,
+    settings = StimulusSettings(
+        images=pairs.images_dir,
+        methods=parse_methods(args.methods),
+        explainer=explainer_spec(args),
+        reference_options=args.reference_options,
+        model=args.model or pairs.model["name"],
+        weights=args.weights,
+        device=args.device,
         batch_size=args.batch_size,
         precision=args.precision,
-        roles=roles,
+        roles=tuple(parse_roles(args.roles)) if args.roles else (),
         seed=args.seed,
     )
+    with tqdm(unit="item", desc="pregenerate") as bar:
+
+        def progress(event: ItemProgress) -> None:
+            bar.total = event.total
+            if event.reason is not None:
+                tqdm.write(f"error: item {event.item_id}: {event.reason}", file=sys.stderr)
+            bar.update()
+
+        summary = pregenerate_stimuli(settings, args.pairs, args.out, progress=progress)
     print(
         f"{len(summary.computed)} items computed, {len(summary.resumed)} finished earlier, "
         f"{len(summary.failed)} failed ({summary.precision}) -> {summary.manifest}",

@@ -2,7 +2,8 @@
 
 For a target with logit z_C (logsumexp of its classes' logits) and pivot activations
 A ∈ R^{K×h×w}: α_k = mean_{u,v} ∂z_C/∂A_k[u,v], map = ReLU(Σ_k α_k A_k), upsampled bilinearly
-to the input size. With ``relu=False`` the map stays signed (the reference code's base maps).
+to the input size. With ``relu=False`` the map stays signed (the reference code's base maps,
+:meth:`GradCAM.reference_settings`).
 
 Cost: ONE forward pass of the batch (hooks capture the pivot activations) and ONE batched
 backward pass to the pivot activations only — never to the parameters. The backward has one
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import (
     BaseExplainer,
     Plan,
@@ -30,6 +32,7 @@ from explain_engine.explainers.base import (
     validate_requests,
 )
 from explain_engine.models import Classifier
+from explain_engine.registry import register_explainer
 
 
 @contextmanager
@@ -60,29 +63,51 @@ def capture_activations(model: nn.Module, layers: dict[str, nn.Module]) -> Itera
 
 
 @dataclass(frozen=True)
-class GradCAM(BaseExplainer):
-    """Grad-CAM at the classifier's stage pivot layers (or the layers given here).
+class GradCAMSettings:
+    """Grad-CAM settings.
 
     Attributes:
         relu: apply ReLU to each base map (paper, default); False keeps signed maps (reference).
-        stage1_layer / stage2_layer: override the classifier's pivot layers.
+        stage1_layer / stage2_layer: override the classifier's pivot layers (None: its own).
     """
 
     relu: bool = True
     stage1_layer: str | None = None
     stage2_layer: str | None = None
-    name: str = "gradcam"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.relu, bool):
+            raise EngineInputError(f"Grad-CAM relu {self.relu!r}: expected true or false")
+        for name in ("stage1_layer", "stage2_layer"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise EngineInputError(f"Grad-CAM {name} {value!r}: expected a layer name")
+
+
+@register_explainer("gradcam", order=0)
+class GradCAM(BaseExplainer):
+    """Grad-CAM at the classifier's stage pivot layers (or the layers of its settings)."""
+
+    settings_type = GradCAMSettings
+    needs_gradients = True
+    description = "Grad-CAM (fast; a CPU will do)"
+    settings: GradCAMSettings
+
+    @classmethod
+    def reference_settings(cls) -> GradCAMSettings:
+        """The reference code's signed base maps."""
+        return GradCAMSettings(relu=False)
 
     def layers(self, classifier: Classifier) -> dict[int, str]:
         """Stage → pivot layer name."""
         return {
-            1: self.stage1_layer or classifier.stage1_layer,
-            2: self.stage2_layer or classifier.stage2_layer,
+            1: self.settings.stage1_layer or classifier.stage1_layer,
+            2: self.settings.stage2_layer or classifier.stage2_layer,
         }
 
     def parameters(self, classifier: Classifier) -> dict:
         layers = self.layers(classifier)
-        return {"stage1_layer": layers[1], "stage2_layer": layers[2], "relu": self.relu}
+        return {"stage1_layer": layers[1], "stage2_layer": layers[2], "relu": self.settings.relu}
 
     def run(
         self, classifier: Classifier, inputs: torch.Tensor, plan: Plan
@@ -133,7 +158,7 @@ class GradCAM(BaseExplainer):
     ) -> torch.Tensor:
         """(R,K,h,w) activations and (R,K) channel weights → (R,H,W) maps at input size."""
         cam = torch.einsum("rk,rkhw->rhw", weights, activations)
-        if self.relu:
+        if self.settings.relu:
             cam = cam.clamp_min(0)
         return F.interpolate(cam[:, None], size=tuple(size), mode="bilinear", align_corners=False)[
             :, 0

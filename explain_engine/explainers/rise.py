@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import BaseExplainer, Plan, SaliencyMaps, validate_requests
 from explain_engine.models import Classifier
+from explain_engine.registry import register_explainer
+from explain_engine.wox import WoxOptions
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class RiseSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        counts = (self.num_masks, self.grid, self.seed)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+            raise EngineInputError(
+                f"RISE: num_masks={self.num_masks!r}, grid={self.grid!r}, seed={self.seed!r} "
+                "(expected integers)"
+            )
         if self.num_masks < 1 or self.grid < 1:
             raise EngineInputError(
                 f"RISE: num_masks={self.num_masks}, grid={self.grid} (expected positive integers)"
@@ -101,29 +109,43 @@ def _mask_blocks(
 
 
 @dataclass(frozen=True)
-class RISE(BaseExplainer):
-    """RISE with one mask setting per stage; stages with equal settings share one pass.
-
-    Attributes:
-        stage1 / stage2: mask settings for cluster maps and one-stage methods / CWOX-2s class
-            maps. Defaults are the reference code's (5000, 15, 0.3) and (3000, 10, 0.14).
-        chunk_size: masked images per forward pass (bounds memory); None picks
-            :data:`DEFAULT_CHUNK` for the model's device type. It does not change the maps.
-    """
+class RiseStages:
+    """RISE's settings: one mask setting per stage (stage 1: cluster maps and one-stage
+    methods; stage 2: CWOX-2s class maps). Defaults are the reference code's (5000, 15, 0.3)
+    and (3000, 10, 0.14)."""
 
     stage1: RiseSettings = field(default=REFERENCE_STAGE1)
     stage2: RiseSettings = field(default=REFERENCE_STAGE2)
-    chunk_size: int | None = None
-    name: str = "rise"
 
-    def settings(self, stage: int) -> RiseSettings:
-        return self.stage1 if stage == 1 else self.stage2
+    def __post_init__(self) -> None:
+        for name in ("stage1", "stage2"):
+            if not isinstance(getattr(self, name), RiseSettings):
+                raise EngineInputError(f"RISE {name}: expected mask settings")
 
-    def parameters(self, classifier: Classifier) -> dict:
-        return {
-            "stage1": asdict(self.stage1),
-            "stage2": asdict(self.stage2),
-        }
+
+@register_explainer("rise", order=30)
+class RISE(BaseExplainer):
+    """RISE with one mask setting per stage; stages with equal settings share one pass.
+
+    ``chunk_size``: masked images per forward pass (bounds memory); None picks
+    :data:`DEFAULT_CHUNK` for the model's device type. It does not change the maps.
+    """
+
+    settings_type = RiseStages
+    needs_gradients = False
+    description = "RISE (as in the paper's study; needs GPU workers)"
+    #: The reference code min-max normalises RISE maps and keeps the 70th percentile.
+    reference_wox_options = WoxOptions(
+        contrast="pairwise",
+        support="percentile",
+        support_percentile=70.0,
+        normalize_base_maps=True,
+    )
+    settings: RiseStages
+
+    def stage_settings(self, stage: int) -> RiseSettings:
+        """The mask settings of ``stage`` (1 or 2)."""
+        return self.settings.stage1 if stage == 1 else self.settings.stage2
 
     @torch.inference_mode()
     def run(
@@ -133,8 +155,8 @@ class RISE(BaseExplainer):
         requests = plan(logits)
         validate_requests(requests, len(inputs), logits.shape[-1])
         maps: SaliencyMaps = [{} for _ in requests]
-        for settings in {self.settings(stage) for image in requests for stage, _ in image}:
-            stages = {stage for stage in (1, 2) if self.settings(stage) == settings}
+        for settings in {self.stage_settings(stage) for image in requests for stage, _ in image}:
+            stages = {stage for stage in (1, 2) if self.stage_settings(stage) == settings}
             classes = [
                 sorted({c for stage, compound in image if stage in stages for c in compound})
                 for image in requests

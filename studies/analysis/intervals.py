@@ -2,6 +2,8 @@
 
 * `t_interval`: mean of participant means ± t_{1-a/2, n-1} · sd / sqrt(n) (the paper's ±).
 * `wilson_interval`: Wilson score interval for a proportion of pooled trials.
+  (Both are `explain_engine.intervals`, the one implementation that the faithfulness tables
+  use too; that module needs neither torch nor Django.)
 * `cluster_bootstrap_interval`: percentile interval of a two-way cluster bootstrap that
   resamples participants and items independently (with replacement) and keeps the trials in
   the crossing; the statistic is the mean of participant means, as for the t-interval.
@@ -11,45 +13,21 @@ bounds an interval by the range of the measure (a t-interval on few participants
 below 0 or above 1 for a proportion).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-MIN_PARTICIPANTS = 2
+from explain_engine.intervals import MIN_VALUES as MIN_PARTICIPANTS
+from explain_engine.intervals import Interval, t_interval, wilson_interval
 
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with its interval (low/high NaN when undefined)."""
-
-    estimate: float
-    low: float
-    high: float
-    method: str
-
-    @property
-    def half_width(self) -> float:
-        """(high - low) / 2: the "±" of a symmetric interval."""
-        return (self.high - self.low) / 2
-
-
-def t_interval(values: np.ndarray | pd.Series, level: float = 0.95) -> Interval:
-    """Student-t interval for the mean of `values` (participant means; NaNs are dropped).
-
-    estimate = mean, bounds = mean ± t_{(1+level)/2, n-1} · s / sqrt(n) with the sample sd s
-    (ddof=1). An empty input gives NaN everywhere; one value gives NaN bounds.
-    """
-    x = np.asarray(values, dtype="float64")
-    x = x[~np.isnan(x)]
-    if len(x) == 0:
-        return Interval(np.nan, np.nan, np.nan, "t")
-    mean = float(x.mean())
-    if len(x) < MIN_PARTICIPANTS:
-        return Interval(mean, np.nan, np.nan, "t")
-    half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return Interval(mean, mean - half, mean + half, "t")
+__all__ = [
+    "MIN_PARTICIPANTS",
+    "Interval",
+    "bootstrap_estimates",
+    "clip_to_scale",
+    "cluster_bootstrap_interval",
+    "t_interval",
+    "wilson_interval",
+]
 
 
 def clip_to_scale(interval: Interval, low: float, high: float) -> Interval:
@@ -64,23 +42,6 @@ def clip_to_scale(interval: Interval, low: float, high: float) -> Interval:
     if (clipped_low, clipped_high) == (interval.low, interval.high) or np.isnan(interval.low):
         return interval
     return Interval(interval.estimate, clipped_low, clipped_high, f"{interval.method}-clipped")
-
-
-def wilson_interval(successes: int, n: int, level: float = 0.95) -> Interval:
-    """Wilson score interval for successes / n pooled trials (NaN estimate when n == 0).
-
-    With z = Phi^-1((1+level)/2) and p = successes / n the bounds are
-    (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n).
-    """
-    if n == 0:
-        return Interval(np.nan, np.nan, np.nan, "wilson")
-    p = successes / n
-    z = stats.norm.ppf((1 + level) / 2)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    low = 0.0 if successes == 0 else centre - half  # exact bounds where rounding would
-    high = 1.0 if successes == n else centre + half  # leave 1e-17 or 0.99999...
-    return Interval(p, low, high, "wilson")
 
 
 def _crossing(trials: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ for progress, resume and "every item exactly once"; Celery only carries "run chu
 
 - :mod:`studies.jobs.models` — Job and JobChunk, progress and ETA.
 - :mod:`studies.jobs.claims` — leases on chunks: claim, heartbeat, complete, fail, release.
-- :mod:`studies.jobs.kinds` — what each kind of job does per step
-  (:mod:`studies.jobs.pregeneration`, :mod:`studies.jobs.engine_commands`).
-- :mod:`studies.jobs.engine` — one engine command run in-process (through
-  :mod:`studies.stimuli_pipeline`), with what it reported.
+- :mod:`studies.jobs.kinds` — what a kind of job does per step, and the registry of kinds
+  (:mod:`studies.jobs.pregeneration`, :mod:`studies.jobs.engine_commands` register theirs;
+  ``StudiesConfig.ready`` imports them). Both call the engine's Python API in-process with
+  typed settings that the job stores as JSON and checks again when a worker loads them.
 - :mod:`studies.jobs.state` — a job's state derived from its chunks.
 - :mod:`studies.jobs.runner` — one chunk end to end; whole jobs in-process or in a thread.
 - :mod:`studies.jobs.dispatch` — Celery messages for the chunks that are ready.
@@ -18,5 +18,8 @@ for progress, resume and "every item exactly once"; Celery only carries "run chu
 - :mod:`studies.jobs.forms` — what the admin's study actions ask before starting a job.
 - :mod:`studies.jobs.tasks` — the Celery task.
 
-The engine (and torch) is imported only when a chunk runs, never when a job is created.
+Imports go one way (the import-graph test checks that there is no cycle): ``models`` reads
+the kind registry, kinds use ``models``, the runner uses both, ``dispatch`` sends tasks by
+name. Creating a job checks its settings against the engine's registries, so the engine (and
+torch, without initialising CUDA) is loaded then.
 """

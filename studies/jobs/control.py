@@ -17,11 +17,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from explain_engine.errors import EngineInputError
+from explain_engine.stimulus_settings import StimulusSettings
 from studies.jobs import claims
 from studies.jobs.dispatch import broker_configured, dispatch_ready, revoke_pending
 from studies.jobs.kinds import JobInputError, get_kind
 from studies.jobs.models import Job, JobChunk, stale_before
-from studies.jobs.pregeneration import PregenerationSettings
+from studies.jobs.pregeneration import DEFAULT_CHUNK_SIZE, pregeneration_parameters
 from studies.jobs.runner import start_in_thread
 from studies.jobs.state import refresh
 from studies.models import Study
@@ -56,11 +58,20 @@ def create_job(
 
 
 def create_pregeneration(
-    study: Study, images: str | Path, *, user: AbstractBaseUser | None = None, **options: Any
+    study: Study,
+    images: str | Path,
+    *,
+    user: AbstractBaseUser | None = None,
+    training: int = 0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    **options: Any,
 ) -> Job:
     """A pregeneration job for ``study`` (a draft with conditions) from the image folder
-    ``images``; ``options`` are :class:`PregenerationSettings` fields (explainer, training,
-    chunk_size, device, ...). Refused while another pregeneration of the study is active."""
+    ``images``: the first ``training`` items train, ``chunk_size`` items per chunk, and
+    ``options`` are further :class:`~explain_engine.stimulus_settings.StimulusSettings` fields
+    (explainer, device, model, tree, rules, batch_size). The methods are the study's
+    conditions'. Refused (JobInputError) for bad settings and while another pregeneration of
+    the study is active."""
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
         try:
@@ -71,11 +82,21 @@ def create_pregeneration(
         if active is not None:
             raise JobInputError(f"{active} is still {active.state}: wait for it or cancel it")
         methods = tuple(study.conditions.order_by("position").values_list("method", flat=True))
-        settings = PregenerationSettings(
-            images=str(Path(images).resolve()), methods=methods, **options
-        )
-        settings.check()
-        return create_job(Job.Kind.PREGENERATE, settings.as_parameters(), study=study, user=user)
+        if not methods:
+            raise JobInputError("methods: the study has no conditions (methods) yet")
+        if not isinstance(training, int) or training < 0:
+            raise JobInputError(f"training {training!r}: expected a whole number >= 0")
+        try:
+            settings = StimulusSettings(
+                images=Path(images).resolve(),
+                methods=methods,
+                roles=(("training", training),) if training else (),
+                **options,
+            )
+        except EngineInputError as error:
+            raise JobInputError(str(error)) from None
+        parameters = pregeneration_parameters(settings, chunk_size)
+        return create_job(Job.Kind.PREGENERATE, parameters, study=study, user=user)
 
 
 def start_job(job: Job) -> str:

@@ -20,6 +20,8 @@ from studies.jobs.state import ready_chunks
 from studyserver.celery import app
 
 logger = logging.getLogger("studies.jobs")
+#: The Celery task that runs one chunk (:func:`studies.jobs.tasks.run_chunk`).
+RUN_CHUNK = "studies.jobs.run_chunk"
 
 
 class DispatchError(RuntimeError):
@@ -47,10 +49,8 @@ def dispatch_ready(job: Job) -> int:
 
 
 def _send(chunk_id: int, task_id: str) -> None:
-    from studies.jobs.tasks import run_chunk
-
-    try:
-        run_chunk.apply_async(args=[chunk_id], task_id=task_id)
+    try:  # by name: the task's module (studies.jobs.tasks) imports the runner, which imports us
+        app.send_task(RUN_CHUNK, args=[chunk_id], task_id=task_id)
     except Exception as error:  # kombu raises several kinds of connection errors
         JobChunk.objects.filter(pk=chunk_id, task_id=task_id).update(task_id="")
         raise DispatchError(f"the broker is not reachable ({error}); nothing was sent") from error

@@ -14,15 +14,19 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
+from explain_engine.errors import EngineInputError
+from explain_engine.offline_jobs import EvaluationSettings
+from explain_engine.registry import EXPLAINERS, method_names
+from explain_engine.settings import ExplainerSpec, choose_explainer
 from studies.jobs.control import create_job, create_pregeneration
+from studies.jobs.engine_commands import WORK, command_parameters
 from studies.jobs.models import Job
 from studies.models import Study
-from studies.models.study import KNOWN_METHODS
 
-EXPLAINERS = (
-    ("gradcam", "Grad-CAM (fast; a CPU will do)"),
-    ("rise", "RISE (as in the paper's study; needs GPU workers)"),
-)
+
+def explainer_choices() -> list[tuple[str, str]]:
+    """(name, description) of every registered base explainer."""
+    return [(name, cls.description) for name, cls in EXPLAINERS.classes().items()]
 
 
 class FolderField(forms.CharField):
@@ -60,7 +64,12 @@ class JobForm(forms.Form):
 class PregenerateForm(JobForm):
     """Pairs and heatmaps of an image folder for a draft study, in chunks."""
 
-    explainer = forms.ChoiceField(choices=EXPLAINERS, initial="gradcam")
+    explainer = forms.ChoiceField(choices=explainer_choices, initial="gradcam")
+    rise_masks = forms.CharField(
+        required=False,
+        label="Masks (stage 1,stage 2)",
+        help_text="For explainers with masks (RISE), e.g. 5000,3000 (the default).",
+    )
     training = forms.IntegerField(
         min_value=0, initial=3, label="Training items", help_text="The first N items train."
     )
@@ -74,13 +83,24 @@ class PregenerateForm(JobForm):
         super().__init__(*args, **kwargs)
         self.fields["chunk_size"].initial = settings.CWOX_JOB_CHUNK_SIZE
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "explainer" in data:
+            try:
+                data["explainer_spec"] = choose_explainer(
+                    data["explainer"], masks=data.get("rise_masks") or None
+                )
+            except EngineInputError as error:
+                self.add_error("rise_masks", str(error))
+        return data
+
     def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
         data = self.cleaned_data
         return create_pregeneration(
             study,
             data["images"],
             user=user,
-            explainer=data["explainer"],
+            explainer=data["explainer_spec"],
             training=data["training"],
             chunk_size=data["chunk_size"],
             device=data["device"],
@@ -91,7 +111,7 @@ class EvaluateForm(JobForm):
     """CAUC/CDROP of the study's methods on the confusing pairs of an image folder."""
 
     explainers = forms.MultipleChoiceField(
-        choices=EXPLAINERS, initial=["gradcam"], widget=forms.CheckboxSelectMultiple
+        choices=explainer_choices, initial=["gradcam"], widget=forms.CheckboxSelectMultiple
     )
     limit = forms.IntegerField(
         min_value=1, required=False, help_text="Evaluate the first N images only (optional)."
@@ -99,13 +119,19 @@ class EvaluateForm(JobForm):
 
     def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
         data = self.cleaned_data
+        known = method_names()
         methods = [
             method
             for method in study.conditions.order_by("position").values_list("method", flat=True)
-            if method in KNOWN_METHODS
-        ] or list(KNOWN_METHODS)
-        arguments = [data["images"], "--out", "{work}/evaluation", "--device", data["device"]]
-        arguments += ["--explainers", ",".join(data["explainers"]), "--methods", ",".join(methods)]
-        if data["limit"]:
-            arguments += ["--limit", str(data["limit"])]
-        return create_job(Job.Kind.EVALUATE, {"arguments": arguments}, study=study, user=user)
+            if method in known
+        ] or list(known)
+        settings = EvaluationSettings(
+            images=Path(data["images"]),
+            out=Path(WORK) / "evaluation",
+            explainers=tuple(ExplainerSpec(name) for name in data["explainers"]),
+            methods=tuple(methods),
+            device=data["device"],
+            limit=data["limit"],
+        )
+        parameters = command_parameters(Job.Kind.EVALUATE, settings)
+        return create_job(Job.Kind.EVALUATE, parameters, study=study, user=user)

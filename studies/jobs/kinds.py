@@ -1,5 +1,10 @@
 """What a kind of job does in each of its steps (the runner does the bookkeeping).
 
+Kinds register by name with ``@register_kind("pregenerate")`` in their own module
+(:mod:`studies.jobs.pregeneration`, :mod:`studies.jobs.engine_commands`); the app's
+``ready()`` imports those modules. This module imports no other job module at run time, so
+that :mod:`studies.jobs.models` can look kinds up without an import cycle.
+
 A kind plans the job's first chunks (:meth:`JobKind.plan`), runs one chunk
 (:meth:`JobKind.run`, returning a :class:`StepResult`) and reports a running chunk's progress
 (:meth:`JobKind.probe`). A result's ``commit`` runs in the database transaction that marks the
@@ -68,19 +73,25 @@ class JobKind(Protocol):
         ...
 
 
+KINDS: dict[str, JobKind] = {}
+"""Kind name → the kind (filled by :func:`register_kind`; tests add small ones)."""
+
+
+def register_kind(name: str) -> Callable[[type], type]:
+    """Class decorator: register an instance of the class as the kind ``name``."""
+
+    def decorate(cls: type) -> type:
+        add_kind(name, cls())
+        return cls
+
+    return decorate
+
+
+def add_kind(name: str, kind: JobKind) -> None:
+    """Register ``kind`` under ``name`` (a ``Job.Kind`` value)."""
+    KINDS[name] = kind
+
+
 def get_kind(name: str) -> JobKind:
     """The kind registered under ``name`` (a ``Job.Kind`` value); KeyError if unknown."""
-    from studies.jobs.engine_commands import EngineCommand
-    from studies.jobs.pregeneration import Pregeneration
-
-    kinds: dict[str, JobKind] = {
-        "pregenerate": Pregeneration(),
-        "build-documents": EngineCommand("build-documents"),
-        "build-tree": EngineCommand("build-tree"),
-        "evaluate": EngineCommand("evaluate"),
-    }
-    return KINDS.get(name) or kinds[name]
-
-
-KINDS: dict[str, JobKind] = {}
-"""Extra kinds by name, looked up before the built-in ones (tests register small ones here)."""
+    return KINDS[name]

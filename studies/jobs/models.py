@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from studies.jobs.kinds import get_kind
 from studies.jobs.progress import Progress, estimate_eta
 
 
@@ -98,8 +99,6 @@ class Job(models.Model):
     @property
     def unit(self) -> str:
         """What ``total`` counts (the kind's unit: "items", "steps")."""
-        from studies.jobs.kinds import get_kind
-
         try:
             return get_kind(self.kind).unit
         except KeyError:

@@ -1,172 +1,124 @@
 """Pregenerating a study's stimuli in chunks that several (GPU) workers share.
 
-Steps, in the job's folder on the media storage (``MEDIA_ROOT/jobs/<id>/``):
+``Job.parameters`` is ``{"settings": ..., "chunk_size": N}``: the engine's
+:class:`~explain_engine.stimulus_settings.StimulusSettings` as JSON, checked when the job is
+created and again by every step that loads it (:func:`job_settings`), and how many items one
+chunk holds. Steps, in the job's folder on the media storage (``MEDIA_ROOT/jobs/<id>/``):
 
-1. *prepare* runs ``python -m explain_engine pairs`` once (``pairs.json``), then writes the
-   pair manifest again as ``chunks/all.json`` and one ``chunks/chunk-NNNN.json`` per chunk of
-   ``chunk_size`` items (the same document with fewer items; the latent tree is copied beside
-   them and named relatively, so that workers installed elsewhere find it), and creates the
-   *items* chunks and the *finish* chunk in the transaction that marks *prepare* done.
-2. each *items* chunk runs ``pregenerate`` on its chunk manifest into the shared
-   ``stimuli/`` folder. The engine writes an item's files atomically and its done marker
-   (``stimuli/.done/<id>.json``) last, and skips items whose marker matches; so a chunk run
+1. *prepare* copies the latent tree into the folder (workers installed elsewhere find the
+   classifier's own tree at another path) and chooses the pairs with
+   :func:`explain_engine.api.choose_pairs` (``pairs.json``, naming that copy), then creates
+   one *items* chunk per ``chunk_size`` item ids and the *finish* chunk, in the transaction
+   that marks *prepare* done.
+2. each *items* chunk calls :func:`explain_engine.api.pregenerate_stimuli` for its item ids
+   into the shared ``stimuli/`` folder, without writing the manifest. The engine writes an
+   item's files atomically and its done marker last, and skips finished items; so a chunk run
    again after its worker died recomputes only the items that were not finished, and no
-   finished item is written twice. Progress is the number of done markers.
-3. *finish* runs ``pregenerate`` over ``chunks/all.json``: every finished item is skipped and
+   finished item is written twice. Progress is :func:`explain_engine.api.finished_items`.
+3. *finish* calls it for every item: each finished item is skipped and
    ``stimuli/manifest.json`` is written from all of them (roles assigned); then the manifest is
    imported into the study (a draft) with :func:`studies.stimuli_import.import_manifest`, in
    the transaction that marks *finish* done: the items are imported exactly once.
+
+Items that fail come back from the engine as (id, reason) values and are listed as the
+chunk's errors.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
-from studies.jobs.engine import run_engine_command
-from studies.jobs.kinds import ChunkPlan, JobInputError, Say, StepResult
+from explain_engine.api import (
+    choose_pairs,
+    finished_items,
+    pregenerate_stimuli,
+    stimulus_classifier,
+)
+from explain_engine.errors import EngineInputError
+from explain_engine.pairs import read_pair_manifest
+from explain_engine.pregenerate import MANIFEST_FILE, PregenerationSummary
+from explain_engine.stimulus_settings import StimulusSettings
+from studies.jobs.kinds import ChunkPlan, JobInputError, Say, StepResult, register_kind
 from studies.jobs.models import Job, JobChunk
 from studies.models import StimulusItem, Study
 from studies.stimuli_import import import_manifest
-from studies.stimuli_pipeline import StimulusJob, pairs_arguments, pregenerate_arguments
+from studies.stimuli_pipeline import PAIRS, STIMULI, failures, summary_line
 
-PAIRS = "pairs.json"
-CHUNKS = "chunks"
-ALL_ITEMS = "all.json"
-STIMULI = "stimuli"
-EXPLAINERS = ("gradcam", "rise")
+TREE = "tree.json"
+DEFAULT_CHUNK_SIZE = 8
 Step = JobChunk.Step
 
 
-@dataclass(frozen=True)
-class PregenerationSettings:
-    """A pregeneration job's parameters (``Job.parameters``), checked.
-
-    ``images`` is a folder every worker reaches at this path; ``methods`` are the study's
-    condition methods; ``rise_masks`` is the engine's ``--rise-masks`` (``"5000,3000"``);
-    ``training`` gives the first N items the training role; ``chunk_size`` items per chunk;
-    ``batch_size`` None keeps the engine's default.
-    """
-
-    images: str
-    methods: tuple[str, ...]
-    explainer: str = "gradcam"
-    device: str = "auto"
-    rise_masks: str | None = None
-    tree: str | None = None
-    per_pair: int = 1
-    floor: float = 0.05
-    training: int = 0
-    model: str | None = None
-    chunk_size: int = 8
-    batch_size: int | None = None
-
-    @classmethod
-    def from_parameters(cls, parameters: dict[str, Any]) -> PregenerationSettings:
-        """Read ``parameters``; JobInputError naming the field that is missing or wrong."""
-        known = {f.name for f in fields(cls)}
-        if unknown := sorted(set(parameters) - known):
-            raise JobInputError(f"unknown pregeneration parameter(s): {', '.join(unknown)}")
-        try:
-            settings = cls(**{**parameters, "methods": tuple(parameters.get("methods") or ())})
-        except TypeError as error:
-            raise JobInputError(f"pregeneration parameters: {error}") from None
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        if not self.images:
-            raise JobInputError("images: give the folder of images on the server")
-        if not self.methods:
-            raise JobInputError("methods: the study has no conditions (methods) yet")
-        if self.explainer not in EXPLAINERS:
-            raise JobInputError(f"explainer {self.explainer!r}: expected one of {EXPLAINERS}")
-        for name in ("chunk_size", "per_pair", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise JobInputError(f"{name} {value!r}: expected a whole number >= 1")
-        if not isinstance(self.training, int) or self.training < 0:
-            raise JobInputError(f"training {self.training!r}: expected a whole number >= 0")
-
-    def as_parameters(self) -> dict[str, Any]:
-        return {**asdict(self), "methods": list(self.methods)}
-
-    def stimulus_job(self) -> StimulusJob:
-        """The same settings as the engine pipeline's job description."""
-        return StimulusJob(
-            images=Path(self.images),
-            work=Path(),
-            methods=self.methods,
-            explainer=self.explainer,
-            device=self.device,
-            rise_masks=self.rise_masks,
-            tree=Path(self.tree) if self.tree else None,
-            per_pair=self.per_pair,
-            floor=self.floor,
-            roles=f"training={self.training}" if self.training else None,
-            model=self.model,
-            batch_size=self.batch_size,
-        )
-
-    def pairs_arguments(self, out: Path) -> list[str]:
-        """``python -m explain_engine pairs`` arguments writing the pair manifest ``out``."""
-        return pairs_arguments(self.stimulus_job(), out)
-
-    def pregenerate_arguments(self, pairs: Path, out: Path, *, roles: bool) -> list[str]:
-        """``pregenerate`` arguments for pair manifest ``pairs`` into the folder ``out``;
-        ``roles`` assigns the training role (only the final manifest needs it)."""
-        return pregenerate_arguments(self.stimulus_job(), pairs, out, roles=roles)
+def pregeneration_parameters(settings: StimulusSettings, chunk_size: int) -> dict[str, Any]:
+    """``Job.parameters`` of a pregeneration (checked as :func:`job_settings` will)."""
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise JobInputError(f"chunk_size {chunk_size!r}: expected a whole number >= 1")
+    return {"settings": settings.to_json(), "chunk_size": chunk_size}
 
 
-def chunk_manifest(work: Path, index: int) -> Path:
-    """The pair manifest of items chunk ``index``."""
-    return work / CHUNKS / f"chunk-{index:04d}.json"
+def job_settings(job: Job) -> tuple[StimulusSettings, int]:
+    """The job's stimulus settings and chunk size; JobInputError naming what is wrong."""
+    parameters = job.parameters
+    if not isinstance(parameters, dict) or set(parameters) != {"settings", "chunk_size"}:
+        raise JobInputError("pregeneration parameters: expected 'settings' and 'chunk_size'")
+    try:
+        settings = StimulusSettings.from_json(parameters["settings"])
+    except EngineInputError as error:
+        raise JobInputError(str(error)) from None
+    chunk_size = parameters["chunk_size"]
+    pregeneration_parameters(settings, chunk_size)
+    return settings, chunk_size
 
 
+@register_kind(Job.Kind.PREGENERATE)
 class Pregeneration:
     """The ``pregenerate`` kind (see the module docstring)."""
 
     unit = "items"
 
     def plan(self, job: Job) -> tuple[list[ChunkPlan], int]:
-        PregenerationSettings.from_parameters(job.parameters)
+        job_settings(job)
         if job.study_id is None:
             raise JobInputError("a pregeneration needs a study (a draft) to import into")
         return [ChunkPlan(Step.PREPARE, 0)], 0
 
     def run(self, job: Job, chunk: JobChunk, say: Say) -> StepResult:
-        settings = PregenerationSettings.from_parameters(job.parameters)
+        settings, chunk_size = job_settings(job)
         job.work_dir.mkdir(parents=True, exist_ok=True)
         if chunk.step == Step.PREPARE:
-            return self._prepare(job, settings, say)
+            return self._prepare(job, settings, chunk_size, say)
         if chunk.step == Step.ITEMS:
             return self._items(job, settings, chunk, say)
         return self._finish(job, settings, say)
 
     def probe(self, job: Job, chunk: JobChunk) -> int:
-        return sum(_finished(job, item_id) for item_id in chunk.item_ids)
+        return len(finished_items(job.work_dir / STIMULI, chunk.item_ids))
 
     # ------------------------------------------------------------------------------ steps
 
-    def _prepare(self, job: Job, settings: PregenerationSettings, say: Say) -> StepResult:
-        from explain_engine.pairs import read_pair_manifest
-
-        pairs = job.work_dir / PAIRS
-        report = run_engine_command(
-            settings.pairs_arguments(pairs), say, partial_tree=bool(settings.tree)
+    def _prepare(
+        self, job: Job, settings: StimulusSettings, chunk_size: int, say: Say
+    ) -> StepResult:
+        classifier = stimulus_classifier(settings)
+        tree = settings.tree or classifier.default_tree
+        if tree is None:
+            raise JobInputError(f"{classifier.name} has no latent tree of its own: give one")
+        shutil.copyfile(tree, job.work_dir / TREE)
+        summary = choose_pairs(
+            replace(settings, tree=job.work_dir / TREE), job.work_dir / PAIRS, classifier=classifier
         )
-        manifest = read_pair_manifest(pairs)
-        ids = [item_id for item_id, _ in manifest.items]
+        ids = [item_id for item_id, _ in read_pair_manifest(summary.manifest).items]
+        line = (
+            f"{len(ids)} pairs from {summary.images} images; "
+            f"{len(summary.selection.unpaired)} without a pair"
+        )
+        say(line)
         if not ids:
-            raise JobInputError(
-                f"no confusing pair in {settings.images}: " + "; ".join(report.lines[-3:])
-            )
+            raise JobInputError(f"no confusing pair in {settings.images}: {line}")
         _refuse_taken(job, ids)
-        groups = [ids[i : i + settings.chunk_size] for i in range(0, len(ids), settings.chunk_size)]
-        _write_chunk_manifests(job.work_dir, pairs, manifest.tree, groups)
+        groups = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
 
         def commit() -> None:
             JobChunk.objects.filter(job=job).exclude(step=Step.PREPARE).delete()
@@ -179,33 +131,24 @@ class Pregeneration:
             )
             Job.objects.filter(pk=job.pk).update(total=len(ids))
 
-        say(f"{len(ids)} items in {len(groups)} chunks of up to {settings.chunk_size}")
-        return StepResult(output=report.text, commit=commit)
+        say(f"{len(ids)} items in {len(groups)} chunks of up to {chunk_size}")
+        return StepResult(output=line, commit=commit)
 
-    def _items(
-        self, job: Job, settings: PregenerationSettings, chunk: JobChunk, say: Say
-    ) -> StepResult:
-        arguments = settings.pregenerate_arguments(
-            chunk_manifest(job.work_dir, chunk.index), job.work_dir / STIMULI, roles=False
-        )
-        report = run_engine_command(arguments, say, partial_tree=bool(settings.tree))
-        missing = [item_id for item_id in chunk.item_ids if not _finished(job, item_id)]
+    def _items(self, job: Job, settings: StimulusSettings, chunk: JobChunk, say: Say) -> StepResult:
+        summary = self._pregenerate(job, settings, say, item_ids=chunk.item_ids)
+        reasons = dict(summary.failed)
+        finished = finished_items(job.work_dir / STIMULI, chunk.item_ids)
         errors = [
-            f"item {item_id}: {report.item_errors.get(item_id, 'not made (see the worker log)')}"
-            for item_id in missing
+            f"item {item_id}: {reasons.get(item_id, 'not made (see the worker log)')}"
+            for item_id in chunk.item_ids
+            if item_id not in finished
         ]
-        return StepResult(len(chunk.item_ids) - len(missing), errors, report.text)
+        return StepResult(len(finished), errors, summary_line(summary))
 
-    def _finish(self, job: Job, settings: PregenerationSettings, say: Say) -> StepResult:
-        from explain_engine.pregenerate import MANIFEST_FILE
-
+    def _finish(self, job: Job, settings: StimulusSettings, say: Say) -> StepResult:
         folder = job.work_dir / STIMULI
-        arguments = settings.pregenerate_arguments(
-            job.work_dir / CHUNKS / ALL_ITEMS, folder, roles=True
-        )
-        report = run_engine_command(arguments, say, partial_tree=bool(settings.tree))
-        written = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-        failed = [f"item {entry['id']}: {entry['reason']}" for entry in written.get("failed", [])]
+        summary = self._pregenerate(job, settings, say, item_ids=None)
+        failed = [f"item {item_id}: {reason}" for item_id, reason in summary.failed]
 
         def commit() -> None:
             study = Study.objects.select_for_update().filter(pk=job.study_id).first()
@@ -217,7 +160,23 @@ class Pregeneration:
             )
             say(f"imported {len(items)} items into {study}")
 
-        return StepResult(errors=failed, output=report.text, commit=commit)
+        return StepResult(errors=failed, output=summary_line(summary), commit=commit)
+
+    @staticmethod
+    def _pregenerate(
+        job: Job, settings: StimulusSettings, say: Say, *, item_ids: list[str] | None
+    ) -> PregenerationSummary:
+        """Pregenerate ``item_ids`` (None: every item, and write the manifest)."""
+        summary = pregenerate_stimuli(
+            settings,
+            job.work_dir / PAIRS,
+            job.work_dir / STIMULI,
+            item_ids=item_ids,
+            write_manifest=item_ids is None,
+            progress=failures(say),
+        )
+        say(summary_line(summary))
+        return summary
 
 
 def _refuse_taken(job: Job, ids: list[str]) -> None:
@@ -226,27 +185,3 @@ def _refuse_taken(job: Job, ids: list[str]) -> None:
     taken = StimulusItem.objects.filter(study_id=job.study_id, key__in=ids)
     if keys := sorted(taken.values_list("key", flat=True)):
         raise JobInputError(f"the study already has items {', '.join(keys)}: nothing to add")
-
-
-def _finished(job: Job, item_id: str) -> bool:
-    """Whether the engine wrote the item's done marker (its files are complete: the marker is
-    written last)."""
-    from explain_engine.pregenerate import DONE_DIR
-
-    return (job.work_dir / STIMULI / DONE_DIR / f"{item_id}.json").is_file()
-
-
-def _write_chunk_manifests(work: Path, pairs: Path, tree: Path, groups: list[list[str]]) -> None:
-    """``chunks/all.json`` and one manifest per group of item ids, from ``pairs``, with the
-    tree copied beside them (see the module docstring)."""
-    from explain_engine.files import write_json_atomically
-
-    folder = work / CHUNKS
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tree, folder / tree.name)
-    document = {**json.loads(pairs.read_text(encoding="utf-8")), "tree": tree.name}
-    by_id = {item["id"]: item for item in document["items"]}
-    write_json_atomically(folder / ALL_ITEMS, document)
-    for index, group in enumerate(groups):
-        subset = {**document, "items": [by_id[item_id] for item_id in group]}
-        write_json_atomically(chunk_manifest(work, index), subset)

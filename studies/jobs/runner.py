@@ -25,16 +25,15 @@ from django.db import connections, transaction
 
 from studies.jobs import claims
 from studies.jobs.dispatch import dispatch_ready
-from studies.jobs.engine import EngineStepError
 from studies.jobs.kinds import Say, get_kind
 from studies.jobs.models import Job, JobChunk
 from studies.jobs.state import ready_chunks, refresh
 
 logger = logging.getLogger("studies.jobs")
 OUTPUT_LIMIT = 20_000
-EXPECTED = (ValueError, ValidationError, EngineStepError, SoftTimeLimitExceeded)
-"""Failures with a message for researchers (bad input, refused import, time limit): logged
-without a traceback."""
+EXPECTED = (ValueError, ValidationError, SoftTimeLimitExceeded)
+"""Failures with a message for researchers (bad input, including the engine's
+``EngineInputError``, a refused import, the time limit): logged without a traceback."""
 
 
 class Status(enum.StrEnum):

@@ -15,11 +15,14 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready
 from django.db import connections
 
+from explain_engine.registry import explainer_names
+from explain_engine.runtime import tune_cpu_allocator
+from studies.jobs.dispatch import RUN_CHUNK
 from studies.jobs.models import Job
 from studies.jobs.runner import Status, after_chunk, execute_chunk, worker_name
 
 
-@shared_task(bind=True, name="studies.jobs.run_chunk", max_retries=None)
+@shared_task(bind=True, name=RUN_CHUNK, max_retries=None)
 def run_chunk(self, chunk_id: int) -> dict[str, Any]:
     """Run chunk ``chunk_id`` here. If another live worker holds it (a duplicate message),
     look again once its heartbeat would have gone stale, so that the chunk is never left
@@ -32,10 +35,13 @@ def run_chunk(self, chunk_id: int) -> dict[str, Any]:
 
 @worker_init.connect
 def preload_engine(**kwargs: Any) -> None:
-    """Import the engine (and torch: seconds) once in the worker's main process, before its
-    pool processes are forked: they start ready, also when one is replaced after a crash.
-    Importing does not initialise CUDA, so forked pool processes can still use the GPU."""
-    import explain_engine.cli  # noqa: F401
+    """Prepare the worker's main process before its pool processes are forked: tune the CPU
+    allocator (process-wide, so a worker's start-up does it, never a library call) and load
+    the engine's explainers (and torch: seconds), so that pool processes start ready, also
+    when one is replaced after a crash. Loading does not initialise CUDA, so forked pool
+    processes can still use the GPU."""
+    tune_cpu_allocator()
+    explainer_names()
 
 
 @worker_ready.connect

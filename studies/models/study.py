@@ -7,9 +7,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-KNOWN_METHODS = ("swox", "cwox-1sa", "cwox-1sb", "cwox-2s")
-"""Method names of the engine (``explain_engine.wox.METHODS``); a condition may also name a
-control arm, as long as every stimulus item has a heatmap set under that name."""
+from studies.condition_kinds import condition_kinds, shows_cluster_map
+
+KNOWN_METHODS = tuple(name for name, kind in condition_kinds().items() if kind.engine_method)
+"""Method names of the engine's registry (:mod:`studies.condition_kinds`); a condition may also
+name another registered kind or a control arm, as long as every stimulus item has a heatmap
+set under that name."""
 
 DEFAULT_CONDITIONS = (("SWOX", "swox"), ("CWOX-1sB", "cwox-1sb"), ("CWOX-2s", "cwox-2s"))
 """The conditions of the paper's matching study (Section 5.2): display name, method."""
@@ -202,8 +205,9 @@ class Condition(StudyPart):
 
     @property
     def shows_cluster_map(self) -> bool:
-        """CWOX-2s shows the stage-1 cluster map as context (paper Fig. 7)."""
-        return self.method == "cwox-2s"
+        """Whether the method declares a stage-1 cluster map, shown as context (CWOX-2s, paper
+        Fig. 7; :func:`studies.condition_kinds.shows_cluster_map`)."""
+        return shows_cluster_map(self.method)
 
 
 class ParticipantGroup(StudyPart):

@@ -20,8 +20,8 @@ from PIL import Image
 
 from explain_engine.cli import main
 from explain_engine.models import EMBEDDED_MODEL, EMBEDDED_TREE, imagenet_class_names
+from explain_engine.registry import method_names
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -68,7 +68,7 @@ def gradcam_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
             "--explainer",
             "gradcam",
             "--methods",
-            ",".join(METHODS),
+            ",".join(method_names()),
             "--device",
             "auto",
             "--seed",
@@ -139,7 +139,7 @@ def test_explanation_json_methods_and_map_files(gradcam_run: tuple[int, Path]) -
     out = gradcam_run[1] / "chelsea"
     document = _read_explanation(gradcam_run[1])
     top = {entry["index"] for entry in document["top_classes"]}
-    assert set(document["methods"]) == set(METHODS)
+    assert set(document["methods"]) == set(method_names())
     files = set()
     for method, entry in document["methods"].items():
         assert entry["maps"], method

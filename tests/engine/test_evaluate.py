@@ -24,15 +24,16 @@ from explain_engine.evaluation import (
     read_pairs,
     sample_images,
     summarize,
-    t_interval,
     write_tables,
 )
+from explain_engine.evaluation.tables import cell
 from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE, RiseSettings
+from explain_engine.explainers.rise import RISE, RiseSettings, RiseStages
+from explain_engine.intervals import t_interval
 from explain_engine.metrics import MetricSettings
 from explain_engine.models import Classifier, Preprocessing
+from explain_engine.registry import method_names
 from explain_engine.tree import LatentTree, TreeNode
-from explain_engine.wox import METHODS
 
 # Tree clusters {0, 1}, {2, 3}, {4, 5}.
 TREE = LatentTree(
@@ -100,7 +101,7 @@ def folder(tmp_path: Path) -> Path:
 
 EXPLAINERS = [
     GradCAM(),
-    RISE(stage1=RiseSettings(num_masks=16, grid=4), stage2=RiseSettings(num_masks=16, grid=4)),
+    RISE(RiseStages(RiseSettings(num_masks=16, grid=4), RiseSettings(num_masks=16, grid=4))),
 ]
 METRIC = MetricSettings(step=64)
 
@@ -121,7 +122,7 @@ def test_rows_for_every_pair_method_and_explainer_and_skips_with_reasons(
         (image, explainer, method, target, foil)
         for image in ("a_red.png", "d_red.png")
         for explainer in ("gradcam", "rise")
-        for method in METHODS
+        for method in method_names()
         for target, foil in ((0, "1"), (1, "0"))
     }
     got = set(
@@ -190,7 +191,7 @@ def test_tables_are_means_with_t_intervals_and_paired_wilcoxon(classifier, folde
     tables = summarize(pairs)
     valid = pairs[~pairs["degenerate"]]
     for table, column in ((tables.table1, "cauc"), (tables.table2, "cdrop")):
-        assert set(table["method"]) == set(METHODS)
+        assert set(table["method"]) == set(method_names())
         for row in table.itertuples():
             values = valid[(valid["method"] == row.method) & (valid["explainer"] == row.explainer)]
             values = values[column].to_numpy()
@@ -220,11 +221,11 @@ def test_t_interval_matches_scipy_and_skips_nan():
     finite = np.array([0.1, 0.4, 0.35, 0.2, 0.8])
     low, high = stats.t.interval(0.95, 4, loc=finite.mean(), scale=stats.sem(finite))
     half = stats.t.ppf(0.975, 4) * finite.std(ddof=1) / math.sqrt(5)
-    assert interval.n == 5 and interval.mean == pytest.approx(finite.mean())
+    assert interval.n == 5 and interval.estimate == pytest.approx(finite.mean())
     assert (interval.low, interval.high) == pytest.approx((low, high))
     assert interval.half_width == pytest.approx(half)
-    assert interval.cell() == f"{finite.mean():.2e} ± {half:.1e} (n=5)"
-    assert t_interval([2.0]).cell() == "2.00e+00 (n=1)"
+    assert cell(interval) == f"{finite.mean():.2e} ± {half:.1e} (n=5)"
+    assert cell(t_interval([2.0])) == "2.00e+00 (n=1)"
     assert t_interval([]).n == 0
 
 
@@ -281,7 +282,7 @@ def test_an_explainer_is_added_to_a_folder_but_keeps_its_parameters(classifier, 
         "rise",
     }
     more_masks = RISE(
-        stage1=RiseSettings(num_masks=32, grid=4), stage2=RiseSettings(num_masks=16, grid=4)
+        RiseStages(RiseSettings(num_masks=32, grid=4), RiseSettings(num_masks=16, grid=4))
     )
     with pytest.raises(EngineInputError, match="rise parameters"):
         evaluate_folder(classifier, folder, out, [more_masks], **options)
@@ -305,7 +306,7 @@ def cli_argv(classifier, folder, out, tmp_path, monkeypatch) -> list[str]:
     """``evaluate`` arguments on the test tree and classifier (Grad-CAM, step 128)."""
     tree_file = tmp_path / "tree.json"
     tree_file.write_text(json.dumps(TREE.to_dict()))
-    monkeypatch.setattr("explain_engine.cli.evaluate.load_classifier", lambda *a: classifier)
+    monkeypatch.setattr("explain_engine.offline_jobs.load_classifier", lambda *a: classifier)
     argv = ["evaluate", str(folder), "--out", str(out), "--tree", str(tree_file)]
     return [*argv, "--explainers", "gradcam", "--step", "128"]
 

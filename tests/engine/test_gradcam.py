@@ -14,8 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from explain_engine.errors import EngineInputError
-from explain_engine.explainers.gradcam import GradCAM
+from explain_engine.explainers.gradcam import GradCAM, GradCAMSettings
 from explain_engine.models import Classifier, Preprocessing
+
+SIGNED = GradCAM(GradCAMSettings(relu=False))
 
 
 def make_classifier(model: nn.Module, num_classes: int, stage1: str, stage2: str) -> Classifier:
@@ -92,7 +94,7 @@ def test_single_class_maps_equal_hand_computed_relu_of_weighted_activations(hand
 
 def test_signed_maps_keep_negative_values_when_relu_is_off(hand_classifier):
     requests = [[(1, (0,)), (1, (1,)), (1, (2,))]]
-    maps = GradCAM(relu=False).saliency(hand_classifier, HAND_INPUT[None], requests)[0]
+    maps = SIGNED.saliency(hand_classifier, HAND_INPUT[None], requests)[0]
     for c, values in HAND_SIGNED.items():
         torch.testing.assert_close(maps[(1, (c,))], values, rtol=0, atol=1e-6)
     assert maps[(1, (1,))].min() < 0
@@ -110,7 +112,7 @@ def test_compound_target_weights_class_gradients_by_softmax_within_the_compound(
 
 def test_compound_target_with_unequal_logits_uses_softmax_over_its_classes(hand_classifier):
     requests = [[(1, (1, 2)), (1, (0, 1, 2))]]
-    signed = GradCAM(relu=False).saliency(hand_classifier, HAND_INPUT[None], requests)[0]
+    signed = SIGNED.saliency(hand_classifier, HAND_INPUT[None], requests)[0]
     relu = GradCAM().saliency(hand_classifier, HAND_INPUT[None], requests)[0]
     for classes in ((1, 2), (0, 1, 2)):
         weights = torch.softmax(HAND_LOGITS[list(classes)], dim=0)
@@ -139,7 +141,7 @@ def test_maps_are_relu_then_bilinear_upsampled_to_the_input_size():
 
 def test_layer_overrides_replace_the_classifier_pivots():
     classifier = make_classifier(hand_model(), 3, stage1="1", stage2="1")  # pooled: 1×1
-    explainer = GradCAM(stage1_layer="0", stage2_layer="0")
+    explainer = GradCAM(GradCAMSettings(stage1_layer="0", stage2_layer="0"))
     assert explainer.parameters(classifier) == {
         "stage1_layer": "0",
         "stage2_layer": "0",
@@ -229,7 +231,7 @@ def batch_inputs() -> torch.Tensor:
 @pytest.mark.parametrize("relu", [True, False])
 def test_batched_multi_target_maps_equal_one_backward_per_target(cnn_classifier, relu):
     inputs = batch_inputs()
-    maps = GradCAM(relu=relu).saliency(cnn_classifier, inputs, BATCH_REQUESTS)
+    maps = GradCAM(GradCAMSettings(relu=relu)).saliency(cnn_classifier, inputs, BATCH_REQUESTS)
     assert len(maps) == len(inputs)
     nonzero = 0
     for b, image_requests in enumerate(BATCH_REQUESTS):
@@ -354,7 +356,9 @@ def test_hooks_are_removed_when_a_module_forward_raises():
 
 def test_unknown_pivot_layer_raises_engine_input_error(cnn_classifier):
     with pytest.raises(EngineInputError, match="nope"):
-        GradCAM(stage1_layer="nope").saliency(cnn_classifier, batch_inputs(), BATCH_REQUESTS)
+        GradCAM(GradCAMSettings(stage1_layer="nope")).saliency(
+            cnn_classifier, batch_inputs(), BATCH_REQUESTS
+        )
     assert_no_hooks(cnn_classifier.model)
 
 

@@ -41,13 +41,14 @@ from explain_engine.pregenerate import (
     ROLES,
     STUDY_METHODS,
     explain_pairs,
+    finished_items,
     map_deviation,
     parse_roles,
     pregenerate,
 )
+from explain_engine.registry import method_names
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS
 
 CHELSEA = Path(skimage.data.__file__).parent / "chelsea.png"
 CROPS = {
@@ -76,7 +77,7 @@ def pairs_file(tmp_path_factory: pytest.TempPathFactory, classifier) -> Path:
     photo = Image.open(CHELSEA).convert("RGB")
     for name, box in CROPS.items():
         photo.crop(box).save(images / f"{name}.png")
-    outputs = classify_images(classifier, images, batch_size=4, progress=False)
+    outputs = classify_images(classifier, images, batch_size=4)
     rules = PairRules(per_pair=len(CROPS))
     selection = select_pairs(outputs, LatentTree.load(EMBEDDED_TREE), rules)
     path = write_pair_manifest(
@@ -109,7 +110,6 @@ def run(tmp_path_factory: pytest.TempPathFactory, classifier, pairs):
         GradCAM(),
         batch_size=2,
         roles=[("training", 1), ("attention", 1)],
-        progress=False,
     )
     return summary, out
 
@@ -136,7 +136,7 @@ def validate_stimulus_manifest(folder: Path) -> dict:
     assert isinstance(manifest["explainer"]["name"], str)
     assert isinstance(manifest["explainer"]["parameters"], dict)
     methods = manifest["methods"]
-    assert methods and set(methods) <= set(METHODS)
+    assert methods and set(methods) <= set(method_names())
     assert isinstance(manifest["seed"], int)
     assert {"explain_engine", "torch", "python"} <= set(manifest["software"])
     named = set()
@@ -249,7 +249,7 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
     before = _mtimes(out)
 
     def again():
-        return pregenerate(classifier, pairs, out, GradCAM(), batch_size=2, progress=False)
+        return pregenerate(classifier, pairs, out, GradCAM(), batch_size=2)
 
     untouched = again()
     assert untouched.computed == () and len(untouched.resumed) == 3
@@ -261,6 +261,7 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
     (out / DONE_DIR / f"{unmarked}.json").unlink()
     half = out / "heatmaps" / truncated / "cwox-2s-b.png"
     half.write_bytes(half.read_bytes()[:100])
+    assert finished_items(out, [item_id for item_id, _ in pairs.items]) == {kept}
     before = _mtimes(out)
     resumed = again()
     assert sorted(resumed.computed) == sorted([unmarked, truncated])
@@ -274,12 +275,36 @@ def test_resume_recomputes_only_unfinished_items(run, tmp_path: Path, classifier
     validate_stimulus_manifest(out)
 
 
+def test_some_items_only_and_a_progress_report_per_item(run, tmp_path, classifier, pairs) -> None:
+    out = tmp_path / "stimuli"
+    good = [item_id for item_id, _ in pairs.items if item_id != BROKEN]
+    events = []
+    chosen = [good[0], BROKEN]
+    summary = pregenerate(
+        classifier,
+        pairs,
+        out,
+        GradCAM(),
+        item_ids=chosen,
+        write_manifest=False,
+        progress=events.append,
+    )
+    assert summary.manifest is None and not (out / "manifest.json").exists()
+    assert summary.computed == (good[0],) and [i for i, _ in summary.failed] == [BROKEN]
+    assert sorted((e.item_id, e.status, e.total) for e in events) == sorted(
+        [(good[0], "computed", 2), (BROKEN, "failed", 2)]
+    )
+    assert [e.done for e in events] == [1, 2]
+    assert next(e.reason for e in events if e.status == "failed") == dict(summary.failed)[BROKEN]
+    assert finished_items(out, [i for i, _ in pairs.items]) == {good[0]}
+    with pytest.raises(EngineInputError, match="items nope: not in the pair manifest"):
+        pregenerate(classifier, pairs, out, GradCAM(), item_ids=["nope"])
+
+
 def test_changed_settings_recompute_every_item(run, tmp_path: Path, classifier, pairs) -> None:
     out = tmp_path / "stimuli"
     shutil.copytree(run[1], out)
-    summary = pregenerate(
-        classifier, pairs, out, GradCAM(), methods=("swox",), batch_size=4, progress=False
-    )
+    summary = pregenerate(classifier, pairs, out, GradCAM(), methods=("swox",), batch_size=4)
     assert len(summary.computed) == 3 and summary.resumed == ()
     manifest = validate_stimulus_manifest(out)
     assert manifest["methods"] == ["swox"]
@@ -312,16 +337,16 @@ def test_recomputed_top_classes_that_differ_fall_back_to_the_recorded_ones(
 def test_model_other_than_the_pairs_model_is_rejected(classifier, pairs, tmp_path) -> None:
     other = replace(pairs, model={**pairs.model, "name": "resnet50"})
     with pytest.raises(EngineInputError, match="resnet50"):
-        pregenerate(classifier, other, tmp_path, GradCAM(), progress=False)
+        pregenerate(classifier, other, tmp_path, GradCAM())
     other = replace(pairs, model={**pairs.model, "weights_sha256": "0" * 64})
     with pytest.raises(EngineInputError, match="SHA-256"):
-        pregenerate(classifier, other, tmp_path, GradCAM(), progress=False)
+        pregenerate(classifier, other, tmp_path, GradCAM())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_mixed_precision_without_cuda_is_rejected(classifier, pairs, tmp_path) -> None:
     with pytest.raises(EngineInputError, match="CUDA"):
-        pregenerate(classifier, pairs, tmp_path, GradCAM(), precision="mixed", progress=False)
+        pregenerate(classifier, pairs, tmp_path, GradCAM(), precision="mixed")
 
 
 def test_roles_option() -> None:
@@ -338,7 +363,7 @@ NO_CUDA = "mixed precision (float16 autocast) runs on CUDA only and this machine
 def test_mixed_precision_maps_stay_within_tolerance_of_fp32(pairs: PairManifest) -> None:
     gpu = load_classifier(device="cuda")
     settings = ExplanationSettings(
-        methods=METHODS, tree=LatentTree.load(pairs.tree), top_k=pairs.top_k
+        methods=method_names(), tree=LatentTree.load(pairs.tree), top_k=pairs.top_k
     )
     good = [(item_id, pair) for item_id, pair in pairs.items if item_id != BROKEN]
     images = [load_image(pairs.images_dir / pair.image) for _, pair in good]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from explain_engine.errors import EngineInputError
-from explain_engine.explainers.rise import RISE, RiseSettings, generate_masks
+from explain_engine.explainers.rise import RISE, RiseSettings, RiseStages, generate_masks
 from explain_engine.models import Classifier, Preprocessing
 
 CPU = torch.device("cpu")
@@ -168,7 +168,7 @@ def brute_force_rise(
 def test_maps_equal_a_brute_force_one_mask_at_a_time_reference(classifier):
     inputs = make_inputs(2)
     requests = [[(1, (0,)), (1, (1, 3)), (2, (2,))], [(2, (0, 1)), (1, (3,))]]
-    explainer = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16)
+    explainer = RISE(RiseStages(STAGE1, STAGE2), chunk_size=16)
     maps = explainer.saliency(classifier, inputs, requests)
     for b, image_requests in enumerate(requests):
         assert set(maps[b]) == set(image_requests)
@@ -185,7 +185,7 @@ def test_maps_equal_a_brute_force_one_mask_at_a_time_reference(classifier):
 
 def test_cluster_map_equals_the_sum_of_its_class_maps(classifier):
     requests = [[(1, (0,)), (1, (2,)), (1, (3,)), (1, (0, 2, 3))]]
-    maps = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=32).saliency(
+    maps = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).saliency(
         classifier, make_inputs(1), requests
     )[0]
     total = maps[(1, (0,))] + maps[(1, (2,))] + maps[(1, (3,))]
@@ -195,7 +195,7 @@ def test_cluster_map_equals_the_sum_of_its_class_maps(classifier):
 def test_all_class_maps_sum_to_the_mean_mask_over_p(classifier):
     # Σ_c P[i, c] = 1, so the compound of every class gives Σ_i M_i / (N·p).
     every = tuple(range(NUM_CLASSES))
-    maps = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=32).saliency(
+    maps = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).saliency(
         classifier, make_inputs(1), [[(1, every)]]
     )[0]
     masks = all_masks(STAGE1, chunk_size=32)  # the same chunking gives the same masks
@@ -206,7 +206,7 @@ def test_all_class_maps_sum_to_the_mean_mask_over_p(classifier):
 def test_keeping_every_pixel_gives_the_class_probability_everywhere(classifier):
     settings = RiseSettings(num_masks=5, grid=2, keep_probability=1.0)
     inputs = make_inputs(1)
-    maps = RISE(stage1=settings, stage2=settings, chunk_size=2).saliency(
+    maps = RISE(RiseStages(settings, settings), chunk_size=2).saliency(
         classifier, inputs, [[(1, (1,)), (2, (0, 3))]]
     )[0]
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_masked_pixels_take_the_normalised_value_zero(classifier):
     inputs = make_inputs(1) + 3.0  # no input pixel is 0 by chance
     recorder = classifier.model[0]
     settings = RiseSettings(num_masks=20, grid=2, keep_probability=0.3, seed=4)
-    RISE(stage1=settings, stage2=settings, chunk_size=8).saliency(classifier, inputs, [[(1, (0,))]])
+    RISE(RiseStages(settings, settings), chunk_size=8).saliency(classifier, inputs, [[(1, (0,))]])
     unmasked, *masked = recorder.seen
     torch.testing.assert_close(unmasked, inputs)
     masks = list(generate_masks(settings, SIZE, CPU, chunk_size=8))
@@ -237,7 +237,7 @@ def test_same_settings_give_identical_maps_on_every_run(classifier):
     # Equal settings must give bit-identical maps (masks do not depend on the chunk size).
     inputs = make_inputs(1)
     requests = [[(1, (0,)), (2, (1, 2))]]
-    explainer = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16)
+    explainer = RISE(RiseStages(STAGE1, STAGE2), chunk_size=16)
     first = explainer.saliency(classifier, inputs, requests)[0]
     second = explainer.saliency(classifier, inputs, requests)[0]
     for key in first:
@@ -260,7 +260,7 @@ def forward_calls(classifier):
 def test_stages_with_identical_settings_share_one_masked_pass(classifier, forward_calls):
     settings = RiseSettings(num_masks=50, grid=3, keep_probability=0.3, seed=1)
     requests = [[(1, (0,)), (2, (0,)), (1, (1, 2)), (2, (3,))], [(2, (1,))], [(1, (2,))]]
-    explainer = RISE(stage1=settings, stage2=settings, chunk_size=16)
+    explainer = RISE(RiseStages(settings, settings), chunk_size=16)
     maps = explainer.saliency(classifier, make_inputs(3), requests)
     chunks = math.ceil(50 / 16)
     assert len(forward_calls) == 1 + 3 * chunks
@@ -272,14 +272,14 @@ def test_stages_with_identical_settings_share_one_masked_pass(classifier, forwar
 
 def test_stages_with_different_settings_make_one_pass_each(classifier, forward_calls):
     requests = [[(1, (0,)), (2, (0,))], [(2, (1,))]]
-    RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16).saliency(classifier, make_inputs(2), requests)
+    RISE(RiseStages(STAGE1, STAGE2), chunk_size=16).saliency(classifier, make_inputs(2), requests)
     stage1_chunks, stage2_chunks = math.ceil(24 / 16), math.ceil(20 / 16)
     # image 0 needs both stages, image 1 only stage 2
     assert len(forward_calls) == 1 + (stage1_chunks + stage2_chunks) + stage2_chunks
 
 
 def test_images_without_requests_get_no_masked_pass(classifier, forward_calls):
-    maps = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=32).saliency(
+    maps = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).saliency(
         classifier, make_inputs(2), [[], []]
     )
     assert maps == [{}, {}]
@@ -289,7 +289,7 @@ def test_images_without_requests_get_no_masked_pass(classifier, forward_calls):
 def test_a_batch_equals_each_image_alone(classifier):
     inputs = make_inputs(3)
     requests = [[(1, (0,)), (2, (1, 3))], [(2, (2,))], [(1, (0, 1)), (1, (3,)), (2, (0,))]]
-    explainer = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=32)
+    explainer = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32)
     together = explainer.saliency(classifier, inputs, requests)
     for b, image_requests in enumerate(requests):
         alone = explainer.saliency(classifier, inputs[b : b + 1], [image_requests])[0]
@@ -300,7 +300,7 @@ def test_a_batch_equals_each_image_alone(classifier):
 
 def test_run_returns_the_unmasked_logits(classifier):
     inputs = make_inputs(2)
-    logits, _ = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=32).run(
+    logits, _ = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).run(
         classifier, inputs, lambda _logits: [[(1, (0,))], []]
     )
     with torch.no_grad():
@@ -309,14 +309,14 @@ def test_run_returns_the_unmasked_logits(classifier):
 
 def test_out_of_range_class_raises_engine_input_error(classifier):
     with pytest.raises(EngineInputError):
-        RISE(stage1=STAGE1, stage2=STAGE2).saliency(
+        RISE(RiseStages(STAGE1, STAGE2)).saliency(
             classifier, make_inputs(1), [[(1, (NUM_CLASSES,))]]
         )
 
 
 def test_parameters_report_both_stages_but_not_the_chunk_size(classifier):
     # The chunk size does not change the maps, so it is not a parameter of the result.
-    parameters = RISE(stage1=STAGE1, stage2=STAGE2, chunk_size=16).parameters(classifier)
+    parameters = RISE(RiseStages(STAGE1, STAGE2), chunk_size=16).parameters(classifier)
     assert parameters == {
         "stage1": {"num_masks": 24, "grid": 3, "keep_probability": 0.4, "seed": 2},
         "stage2": {"num_masks": 20, "grid": 4, "keep_probability": 0.2, "seed": 9},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,13 @@ def test_class_missing_from_tree_becomes_singleton_with_warning() -> None:
     with pytest.warns(UserWarning, match="class 555 is not in the latent tree"):
         clusters = small_tree().clusters([7, 555, 8], {7: 0.2, 555: 0.5, 8: 0.3})
     assert clusters == [(555,), (8, 7)]
+
+
+def test_a_partial_tree_makes_missing_classes_singletons_quietly() -> None:
+    partial = small_tree({"partial": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert partial.clusters([7, 555, 8], {7: 0.2, 555: 0.5, 8: 0.3}) == [(555,), (8, 7)]
 
 
 def test_singleton_clusters_without_tree() -> None:

@@ -18,20 +18,13 @@ from torch import nn
 from explain_engine.errors import EngineInputError
 from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.rise import RISE, RiseSettings
+from explain_engine.explainers.rise import RISE, RiseSettings, RiseStages
+from explain_engine.methods import Cwox1sA, Cwox1sB, Cwox2s, Swox
 from explain_engine.models import Classifier, Preprocessing
+from explain_engine.registry import method_names
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree, TreeNode
-from explain_engine.wox import (
-    METHODS,
-    Cwox1sA,
-    Cwox1sB,
-    Cwox2s,
-    Swox,
-    WoxOptions,
-    get_method,
-    min_max,
-)
+from explain_engine.wox import WoxOptions, get_method, min_max
 
 
 def t(rows) -> torch.Tensor:
@@ -347,8 +340,8 @@ def test_normalising_base_maps_min_max_before_subtracting():
 
 
 def test_reference_options_for_rise_and_gradcam():
-    rise = WoxOptions.reference("rise")
-    gradcam = WoxOptions.reference("gradcam")
+    rise = RISE.reference_wox_options
+    gradcam = GradCAM.reference_wox_options
     assert (rise.contrast, rise.support, rise.support_percentile, rise.normalize_base_maps) == (
         "pairwise",
         "percentile",
@@ -372,7 +365,7 @@ def test_reference_rise_options_change_cwox_2s_maps_as_computed_by_hand():
     #   class 0: ReLU(norm H²_0 − norm H²_1) = ReLU([[2/3, 0], [−2/3, 1]]) → [[2/3, 0], [0, 0]]
     #   class 1: ReLU([[−2/3, 0], [2/3, −1]]) masked → 0
     # norm H_2 − norm H_{0,1} = [[−1, −0.8], [1, 0.2]] → [[0, 0], [1, 0.2]]
-    method = Cwox2s(WoxOptions.reference("rise"))
+    method = Cwox2s(RISE.reference_wox_options)
     explanation = combine_with_requested_maps_only(method, TOP, TWO_CLUSTERS, explainer="rise")
     expected = [[[1, 0.8], [0, 0]], [[2 / 3, 0], [0, 0]], [[0, 0], [0, 0]], [[0, 0], [1, 0.2]]]
     for heatmap, values in zip(explanation.maps[:4], expected, strict=True):
@@ -384,7 +377,7 @@ def test_reference_rise_options_change_cwox_2s_maps_as_computed_by_hand():
 def test_reference_gradcam_options_change_cwox_2s_maps_as_computed_by_hand():
     # No normalisation: Ĥ_{0,1} = [[4, 3], [0, 0]], median of [0, 0, 3, 4] = 1.5 → [[1, 1], [0, 0]]
     # Ĥ_2 = [[0, 0], [4, 0]], median of [0, 0, 0, 4] = 0 → every pixel is ≥ 0: supp all ones
-    method = Cwox2s(WoxOptions.reference("gradcam"))
+    method = Cwox2s(GradCAM.reference_wox_options)
     explanation = combine_with_requested_maps_only(method, TOP, TWO_CLUSTERS)
     assert [h.values.tolist() for h in explanation.maps] == [
         [[4, 3], [0, 0]],
@@ -400,7 +393,7 @@ def test_reference_gradcam_options_change_cwox_2s_maps_as_computed_by_hand():
 
 def test_every_method_name_maps_to_its_class_with_the_given_options():
     options = WoxOptions(epsilon=0.5)
-    for name, cls in zip(METHODS, (Swox, Cwox1sA, Cwox1sB, Cwox2s), strict=True):
+    for name, cls in zip(method_names(), (Swox, Cwox1sA, Cwox1sB, Cwox2s), strict=True):
         method = get_method(name, options)
         assert type(method) is cls
         assert method.name == name
@@ -525,24 +518,24 @@ def settings_for(methods) -> ExplanationSettings:
 
 
 def test_explain_batch_finds_top_classes_and_tree_clusters(classifier):
-    results = explain_batch(classifier, images(), GradCAM(), settings_for(METHODS))
+    results = explain_batch(classifier, images(), GradCAM(), settings_for(method_names()))
     for result in results:
         assert [top.index for top in result.top_classes] == [1, 2, 0, 3]
         assert result.clusters == ((1, 0), (2, 3))
-        assert set(result.methods) == set(METHODS)
+        assert set(result.methods) == set(method_names())
         assert result.input_image.shape == (3, 8, 8)
 
 
 def test_all_methods_request_the_union_of_their_base_maps_once(classifier, costs):
-    results = explain_batch(classifier, images(), GradCAM(), settings_for(METHODS))
+    results = explain_batch(classifier, images(), GradCAM(), settings_for(method_names()))
     (requests,) = costs["requests"]
     clusters = [(1, 0), (2, 3)]
-    union = set().union(*(get_method(m).requests((1, 2, 0, 3), clusters) for m in METHODS))
+    union = set().union(*(get_method(m).requests((1, 2, 0, 3), clusters) for m in method_names()))
     for image_requests, result in zip(requests, results, strict=True):
         assert len(image_requests) == len(set(image_requests))  # no duplicates
         assert set(image_requests) == union
         assert all(classes == tuple(sorted(classes)) for _, classes in image_requests)
-        for method in METHODS:
+        for method in method_names():
             assert result.methods[method].explainer == "gradcam"
     assert costs["forward"] == 1
     assert costs["grad"] == 1
@@ -551,15 +544,15 @@ def test_all_methods_request_the_union_of_their_base_maps_once(classifier, costs
 def test_cwox_2s_alone_costs_one_forward_and_one_backward_like_all_four(classifier, costs):
     explain_batch(classifier, images(), GradCAM(), settings_for(["cwox-2s"]))
     assert (costs["forward"], costs["grad"]) == (1, 1)
-    explain_batch(classifier, images(), GradCAM(), settings_for(METHODS))
+    explain_batch(classifier, images(), GradCAM(), settings_for(method_names()))
     assert (costs["forward"], costs["grad"]) == (2, 2)
     alone, together = costs["requests"]
     assert set(alone[0]) <= set(together[0])
 
 
 def test_methods_computed_together_equal_methods_computed_alone(classifier):
-    together = explain_batch(classifier, images(), GradCAM(), settings_for(METHODS))
-    for method in METHODS:
+    together = explain_batch(classifier, images(), GradCAM(), settings_for(method_names()))
+    for method in method_names():
         alone = explain_batch(classifier, images(), GradCAM(), settings_for([method]))
         for a, b in zip(alone, together, strict=True):
             for heatmap, shared in zip(a.methods[method].maps, b.methods[method].maps, strict=True):
@@ -591,16 +584,16 @@ def test_explain_batch_combines_the_explainers_base_maps(classifier):
 def test_rise_masked_passes_are_shared_by_all_methods(classifier, costs):
     stage1 = RiseSettings(num_masks=20, grid=2, keep_probability=0.5, seed=1)
     stage2 = RiseSettings(num_masks=12, grid=3, keep_probability=0.3, seed=2)
-    explainer = RISE(stage1=stage1, stage2=stage2, chunk_size=8)
+    explainer = RISE(RiseStages(stage1, stage2), chunk_size=8)
     per_image = math.ceil(20 / 8) + math.ceil(12 / 8)
     explain_batch(classifier, images(), explainer, settings_for(["cwox-2s"]))
     assert costs["forward"] == 1 + 2 * per_image
     costs["forward"] = 0
-    results = explain_batch(classifier, images(), explainer, settings_for(METHODS))
+    results = explain_batch(classifier, images(), explainer, settings_for(method_names()))
     assert costs["forward"] == 1 + 2 * per_image
     assert costs["grad"] == 0
     for result in results:
-        assert set(result.methods) == set(METHODS)
+        assert set(result.methods) == set(method_names())
         assert all(m.explainer == "rise" for m in result.methods.values())
 
 

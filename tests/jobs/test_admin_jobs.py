@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from studies.jobs.claims import claim, complete
 from studies.jobs.control import create_job
+from studies.jobs.kinds import get_kind
 from studies.jobs.models import Job, JobChunk
+from studies.jobs.pregeneration import job_settings
 from studies.jobs.runner import execute_chunk, run_inline
 from studies.models import Study
 from tests.jobs.counting_kind import COUNTING
@@ -104,14 +106,32 @@ def test_pregenerate_heatmaps_asks_for_the_images_folder_then_starts_a_job(
     assert "running in the web server" in _page(response)
     assert started == [job.pk]
     assert (job.kind, job.study, job.state) == ("pregenerate", study, "queued")
-    assert job.parameters["images"] == str(images.resolve())
-    assert job.parameters["methods"] == ["swox", "cwox-2s"]
-    assert (job.parameters["training"], job.parameters["chunk_size"]) == (1, 2)
+    settings, chunk_size = job_settings(job)
+    assert settings.images == images.resolve()
+    assert settings.methods == ("swox", "cwox-2s")
+    assert (settings.roles, chunk_size) == ((("training", 1),), 2)
+    assert (settings.explainer.name, settings.device) == ("gradcam", "cpu")
     assert [chunk.label for chunk in job.chunks.all()] == ["prepare"]
 
     again = admin_client.post(reverse(STUDIES), {**chosen, "images": str(images)}, follow=True)
     assert "is still queued: wait for it or cancel it" in _page(again)
     assert Job.objects.count() == 1
+
+
+def test_pregenerate_heatmaps_takes_rise_with_a_mask_pair(admin_client, started, photos):
+    study = make_draft()
+    chosen = {"action": "pregenerate_heatmaps", "_selected_action": [study.pk], "apply": "1"}
+    chosen |= {"images": str(photos("chelsea")), "explainer": "rise", "rise_masks": "64,32"}
+    chosen |= {"training": "0", "chunk_size": "8", "device": "cpu"}
+    bad = _page(admin_client.post(reverse(STUDIES), {**chosen, "rise_masks": "64"}))
+    assert "expected two integers like 5000,3000" in bad
+    assert not Job.objects.exists()
+    admin_client.post(reverse(STUDIES), chosen, follow=True)
+    settings, _ = job_settings(Job.objects.get())
+    assert settings.explainer.name == "rise"
+    stages = settings.explainer.settings
+    assert (stages.stage1.num_masks, stages.stage2.num_masks) == (64, 32)
+    assert (stages.stage1.grid, stages.stage2.grid) == (15, 10)  # the rest stays the reference
 
 
 def test_pregenerate_heatmaps_refuses_a_study_that_is_not_a_draft(
@@ -136,17 +156,9 @@ def test_evaluate_faithfulness_runs_the_engine_evaluation_on_the_study_methods(
     admin_client.post(reverse(STUDIES), chosen)
     job = Job.objects.get()
     assert (job.kind, job.study, started) == ("evaluate", study, [job.pk])
-    assert job.parameters["arguments"] == [
-        str(images.resolve()),
-        "--out",
-        "{work}/evaluation",
-        "--device",
-        "cuda",
-        "--explainers",
-        "gradcam",
-        "--methods",
-        "swox,cwox-1sb,cwox-2s",
-        "--limit",
-        "5",
-    ]
+    settings = get_kind("evaluate").settings(job)
+    assert (settings.images, settings.out) == (images.resolve(), job.work_dir / "evaluation")
+    assert [spec.name for spec in settings.explainers] == ["gradcam"]
+    assert settings.methods == ("swox", "cwox-1sb", "cwox-2s")
+    assert (settings.device, settings.limit) == ("cuda", 5)
     assert Study.objects.get().jobs.get() == job

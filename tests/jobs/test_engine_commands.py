@@ -13,7 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from explain_engine.tree import LatentTree
-from studies.jobs.models import Job
+from studies.jobs.engine_commands import parameters_from_arguments
+from studies.jobs.models import Job, JobChunk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,26 +59,28 @@ def test_run_job_learns_a_tree_into_the_jobs_folder(tmp_path):
     assert learned.metadata["num_documents"] == 300
 
 
-def test_a_refused_option_fails_the_job_and_a_fixed_rerun_succeeds(tmp_path):
+def test_a_refused_option_creates_no_job(tmp_path):
     documents = _documents(tmp_path / "docs.jsonl")
-    with pytest.raises(CommandError, match="failed, 0 / 1 steps"):
+    with pytest.raises(CommandError, match="the following arguments are required: --out"):
         call_command(
             "run_job", "build-tree", str(documents), "--classes", "6", stdout=io.StringIO()
         )
-    job = Job.objects.get()
-    assert job.errors() == [
-        "chunk 0: explain_engine build-tree failed: python -m explain_engine build-tree: "
-        "error: the following arguments are required: --out"
-    ]
-    fixed = [
-        *job.parameters["arguments"],
-        "--out",
-        "{work}/tree.json",
-        "--restarts",
-        "1",
-        "--em-steps",
-        "20",
-    ]
-    Job.objects.filter(pk=job.pk).update(parameters={"arguments": fixed})
+    assert not Job.objects.exists()
+
+
+def test_stored_settings_are_checked_on_load_and_a_fixed_rerun_succeeds(tmp_path):
+    documents = _documents(tmp_path / "docs.jsonl")
+    arguments = [str(documents), "--out", "{work}/tree.json", "--classes", "6"]
+    arguments += ["--restarts", "1", "--em-steps", "20"]
+    parameters = parameters_from_arguments("build-tree", arguments)
+    assert parameters["settings"]["hlta"]["em_restarts"] == 1
+    broken = json.loads(json.dumps(parameters))
+    broken["settings"]["hlta"]["em_restarts"] = "one"
+    job = Job.objects.create(kind="build-tree", parameters=broken, total=1)
+    JobChunk.objects.create(job=job, step=JobChunk.Step.ITEMS, item_ids=["build-tree"])
+    with pytest.raises(CommandError, match="failed, 0 / 1 steps"):
+        call_command("run_job", "resume", str(job.pk), stdout=io.StringIO())
+    assert job.errors() == ["chunk 0: build-tree settings.hlta.em_restarts: 'one' (expected int)"]
+    Job.objects.filter(pk=job.pk).update(parameters=parameters)
     call_command("run_job", "resume", str(job.pk), stdout=io.StringIO())
     assert Job.objects.get().state == Job.State.SUCCEEDED

@@ -197,3 +197,43 @@ def test_pregenerate_stimuli_command_from_an_image_folder(draft, tmp_path):
     assert chelsea.manifest.model["name"] == "efficientnet-lite0"
     with pytest.raises(CommandError, match="already has items"):
         call_command("pregenerate_stimuli", "draft", str(images), work=tmp_path / "w")
+
+
+@pytest.mark.slow
+def test_pregenerate_stimuli_command_takes_rise_with_a_mask_pair(draft, tmp_path):
+    """``--rise-masks 64,32`` reaches RISE (the command used to declare an int)."""
+    from django.core.management import call_command
+
+    from explain_engine.demo_photos import PHOTOS, bundled_photo
+
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "chelsea.png").write_bytes(bundled_photo(*PHOTOS["chelsea"]).read_bytes())
+    draft.conditions.create(name="CWOX-2s", method="cwox-2s")
+    work = tmp_path / "w"
+    rise = ("--explainer", "rise", "--rise-masks", "64,32", "--device", "cpu")
+    call_command(
+        "pregenerate_stimuli", "draft", str(images), *rise, work=work, stdout=io.StringIO()
+    )
+    manifest = json.loads((work / "stimuli" / "manifest.json").read_text())
+    assert_rise_with_64_and_32_masks(manifest["explainer"])
+    assert [item.key for item in StimulusItem.objects.all()] == ["chelsea"]
+
+
+def assert_rise_with_64_and_32_masks(explainer: dict) -> None:
+    stages = explainer["parameters"]
+    assert explainer["name"] == "rise"
+    assert (stages["stage1"]["num_masks"], stages["stage2"]["num_masks"]) == (64, 32)
+
+
+@pytest.mark.slow
+def test_create_demo_study_takes_rise_with_a_mask_pair(tmp_path):
+    """``create_demo_study --explainer rise --rise-masks 64,32`` builds the demo with RISE."""
+    from django.core.management import call_command
+
+    rise = ("--explainer", "rise", "--rise-masks", "64,32", "--device", "cpu")
+    call_command("create_demo_study", *rise, "--work", str(tmp_path / "demo"), stdout=io.StringIO())
+    study = Study.objects.get(slug="demo")
+    assert study.status == "open" and study.manifests.count() == 2
+    for manifest in study.manifests.all():
+        assert_rise_with_64_and_32_masks(manifest.explainer)

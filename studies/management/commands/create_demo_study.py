@@ -8,6 +8,9 @@ import torch
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from explain_engine.errors import EngineInputError
+from explain_engine.registry import explainer_names
+from explain_engine.settings import choose_explainer
 from studies import demo
 from studies.models import Study
 
@@ -22,11 +25,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--explainer",
-            choices=("gradcam", "rise"),
+            choices=explainer_names(),
             help="Base explainer (default: RISE, as in the paper's study, on a GPU; Grad-CAM "
             "on a CPU, ready in about a minute instead of tens of minutes).",
         )
-        parser.add_argument("--rise-masks", type=int, help="RISE masks (engine default if unset)")
+        parser.add_argument(
+            "--rise-masks",
+            help="Masks for stage 1,stage 2 (e.g. 64,32; default and reference 5000,3000); "
+            "explainers without mask counts ignore it.",
+        )
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
         parser.add_argument(
             "--work",
@@ -51,10 +58,12 @@ class Command(BaseCommand):
             existing.delete()
         gpu = torch.cuda.is_available() and options["device"] in ("auto", "cuda")
         explainer = options["explainer"] or ("rise" if gpu else "gradcam")
-        settings_ = demo.DemoSettings(
-            options["work"], explainer, options["device"], options["rise_masks"]
-        )
-        stimuli, checks = demo.pregenerate_stimuli(settings_, self.stdout.write)
+        try:
+            spec = choose_explainer(explainer, masks=options["rise_masks"])
+            settings_ = demo.DemoSettings(options["work"], spec, options["device"])
+            stimuli, checks = demo.pregenerate_stimuli(settings_, self.stdout.write)
+        except EngineInputError as error:
+            raise CommandError(str(error)) from error
         study = demo.create_demo_study(stimuli, checks)
         roles = {role: study.items.filter(role=role).count() for role in ("training", "test")}
         self.stdout.write(

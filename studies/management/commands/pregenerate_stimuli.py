@@ -8,9 +8,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from explain_engine.errors import EngineInputError
+from explain_engine.models import EMBEDDED_MODEL
+from explain_engine.pairs import PairRules
+from explain_engine.registry import explainer_names
+from explain_engine.settings import choose_explainer
+from explain_engine.stimulus_settings import StimulusSettings
 from studies.models import Study
 from studies.stimuli_import import ManifestError, import_manifest
-from studies.stimuli_pipeline import EngineJobError, StimulusJob, build_stimuli
+from studies.stimuli_pipeline import build_stimuli
 
 
 class Command(BaseCommand):
@@ -23,8 +29,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("study", help="The study's slug (a draft with its conditions).")
         parser.add_argument("images", type=Path, help="Folder of images (searched recursively).")
-        parser.add_argument("--explainer", choices=("gradcam", "rise"), default="gradcam")
-        parser.add_argument("--rise-masks", type=int)
+        parser.add_argument("--explainer", choices=explainer_names(), default="gradcam")
+        parser.add_argument(
+            "--rise-masks", help="Masks for stage 1,stage 2, e.g. 5000,3000 (RISE's default)."
+        )
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
         parser.add_argument("--model", help="Classifier (default: the embedded one)")
         parser.add_argument("--tree", type=Path, help="Latent tree (default: the model's own)")
@@ -47,23 +55,20 @@ class Command(BaseCommand):
         if not options["images"].is_dir():
             raise CommandError(f"{options['images']} is not a folder")
         work = options["work"] or Path(settings.MEDIA_ROOT) / "work" / study.slug
-        job = StimulusJob(
-            images=options["images"],
-            work=work,
-            methods=methods,
-            explainer=options["explainer"],
-            device=options["device"],
-            rise_masks=options["rise_masks"],
-            tree=options["tree"],
-            per_pair=options["per_pair"],
-            floor=options["floor"],
-            roles=f"training={options['training']}" if options["training"] else None,
-            model=options["model"],
-        )
         try:
-            folder = build_stimuli(job, self.stdout.write)
+            settings_ = StimulusSettings(
+                images=options["images"].resolve(),
+                methods=tuple(methods),
+                explainer=choose_explainer(options["explainer"], masks=options["rise_masks"]),
+                device=options["device"],
+                tree=options["tree"],
+                rules=PairRules(floor=options["floor"], per_pair=options["per_pair"]),
+                roles=(("training", options["training"]),) if options["training"] else (),
+                model=options["model"] or EMBEDDED_MODEL,
+            )
+            folder = build_stimuli(settings_, work, self.stdout.write)
             items = import_manifest(study, folder)
-        except (EngineJobError, ManifestError) as error:
+        except (EngineInputError, ManifestError) as error:
             raise CommandError(str(error)) from error
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error

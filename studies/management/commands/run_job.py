@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from explain_engine.errors import EngineInputError
+from explain_engine.pairs import PairRules
+from explain_engine.registry import explainer_names
+from explain_engine.settings import choose_explainer
 from studies.jobs.control import (
     JobError,
     cancel_job,
@@ -21,6 +26,7 @@ from studies.jobs.control import (
     start_job,
 )
 from studies.jobs.dispatch import DispatchError, broker_configured
+from studies.jobs.engine_commands import parameters_from_arguments
 from studies.jobs.kinds import JobInputError
 from studies.jobs.models import Job
 from studies.jobs.runner import run_inline
@@ -48,7 +54,7 @@ class Command(BaseCommand):
         )
         pregenerate.add_argument("study", help="the study's slug (a draft with conditions)")
         pregenerate.add_argument("images", help="folder of images that every worker reaches")
-        pregenerate.add_argument("--explainer", choices=("gradcam", "rise"), default="gradcam")
+        pregenerate.add_argument("--explainer", choices=explainer_names(), default="gradcam")
         pregenerate.add_argument("--rise-masks", help="RISE masks for stage 1,stage 2")
         pregenerate.add_argument("--device", default="auto", help="auto, cpu or cuda")
         pregenerate.add_argument("--model", help="classifier (default: the embedded one)")
@@ -60,7 +66,9 @@ class Command(BaseCommand):
         pregenerate.add_argument("--batch-size", type=int, help="images per engine batch")
         _add_start_options(pregenerate)
         for kind, usage in ENGINE_KINDS.items():
-            command = actions.add_parser(kind, help=f"python -m explain_engine {kind} as a job")
+            command = actions.add_parser(
+                kind, help=f"python -m explain_engine {kind} as a job (its settings are stored)"
+            )
             command.add_argument("--study", help="the study this job is for (optional)")
             _add_start_options(command)
             command.add_argument(
@@ -93,15 +101,27 @@ class Command(BaseCommand):
 
     def _create(self, action: str, options: dict) -> Job:
         if action == "pregenerate":
+            try:
+                explainer = choose_explainer(options["explainer"], masks=options["rise_masks"])
+                rules = PairRules(floor=options["floor"], per_pair=options["per_pair"])
+            except EngineInputError as error:
+                raise JobInputError(str(error)) from None
             chosen = {
                 name: options[name]
-                for name in ("explainer", "rise_masks", "device", "model", "tree", "per_pair")
-                + ("floor", "training", "chunk_size", "batch_size")
+                for name in ("device", "model", "batch_size", "training", "chunk_size")
                 if options[name] is not None
             }
-            return create_pregeneration(_study(options["study"]), options["images"], **chosen)
+            return create_pregeneration(
+                _study(options["study"]),
+                options["images"],
+                explainer=explainer,
+                rules=rules,
+                tree=Path(options["tree"]) if options["tree"] else None,
+                **chosen,
+            )
         study = _study(options["study"]) if options["study"] else None
-        return create_job(action, {"arguments": options["arguments"]}, study=study)
+        parameters = parameters_from_arguments(action, options["arguments"])
+        return create_job(action, parameters, study=study)
 
     def _start(self, job: Job, options: dict) -> None:
         if broker_configured() and not options["inline"]:

@@ -1,4 +1,4 @@
-"""Contrastive-faithfulness evaluation over an image folder (paper Section 5.1, Tables 1–3).
+"""The resumable faithfulness run over an image folder (paper Section 5.1, Tables 1–3).
 
 :func:`evaluate_folder` explains every image with each base explainer and every WOX method,
 and scores the class maps of every confusing pair with CAUC and CDROP
@@ -31,9 +31,10 @@ Resuming: a rerun skips every (image, explainer) marked done or skipped; rows of
 was interrupted before its progress line (and a partly written last line of either file) are
 removed first, so no row is ever duplicated.
 
-:func:`summarize` turns ``pairs.csv`` into the tables (means with 95 % t-intervals over pairs,
-paired Wilcoxon signed-rank tests of CWOX-2s against every other method) and
-:func:`write_tables` writes them as Markdown, CSV and LaTeX.
+:func:`explain_engine.evaluation.statistics.summarize` turns ``pairs.csv`` into the tables
+(means with 95 % t-intervals over pairs, paired Wilcoxon signed-rank tests of CWOX-2s against
+every other method) and :func:`explain_engine.evaluation.tables.write_tables` writes them as
+Markdown, CSV and LaTeX.
 """
 
 from __future__ import annotations
@@ -41,19 +42,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import random
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-import pandas as pd
 import torch
-from scipy import stats
 from tqdm import tqdm
 
 from explain_engine.documents import find_images
@@ -62,12 +58,13 @@ from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.base import BaseExplainer
 from explain_engine.files import write_atomically, write_json_atomically
 from explain_engine.images import load_image
-from explain_engine.metrics import CAUC, CDROP, Metric, MetricSettings, evaluate_many
+from explain_engine.metrics import MetricSettings, evaluate_many
 from explain_engine.models import Classifier
+from explain_engine.registry import method_names
 from explain_engine.results import ImageExplanation
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
-from explain_engine.wox import METHODS, WoxOptions, get_method
+from explain_engine.wox import WoxOptions, get_method
 
 PAIR_COLUMNS: Final = (
     "image",
@@ -96,9 +93,6 @@ FIXED_SETTINGS: Final = (
     "reference_options",
     "seed",
 )
-#: The method every other one is compared with by the paired tests.
-PROPOSED: Final = "cwox-2s"
-CONFIDENCE: Final = 0.95
 
 
 @dataclass
@@ -126,7 +120,7 @@ def evaluate_folder(
     out: Path,
     explainers: Sequence[BaseExplainer],
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     tree: LatentTree | None = None,
     cluster_level: int = 1,
     top_k: TopKRule | None = None,
@@ -147,7 +141,7 @@ def evaluate_folder(
     Args:
         classifier: the model explained and evaluated.
         explainers: base explainers (distinct names), e.g. ``[GradCAM(), RISE()]``.
-        methods: WOX methods compared (all evaluated together per pair).
+        methods: WOX methods compared (all evaluated together per pair); None: every one.
         tree, cluster_level, top_k: how confusion clusters are formed (as for ``explain``).
         metric: CAUC/CDROP definition and parameters.
         reference_options: combine maps as the reference code does, per explainer.
@@ -159,7 +153,7 @@ def evaluate_folder(
     """
     metric = metric or MetricSettings()
     top_k = top_k or TopKRule()
-    methods = tuple(methods)
+    methods = tuple(method_names() if methods is None else methods)
     for name in methods:
         get_method(name)
     if not methods:
@@ -238,7 +232,7 @@ def evaluate_folder(
                 continue
             for explainer in pending:
                 options = (
-                    WoxOptions.reference(explainer.name) if reference_options else WoxOptions()
+                    type(explainer).reference_wox_options if reference_options else WoxOptions()
                 )
                 explanation_settings = ExplanationSettings(
                     methods=methods,
@@ -396,259 +390,3 @@ def _repair(progress: Path, pairs: Path) -> set[tuple[str, str | None]]:
         payload = buffer.getvalue().encode("utf-8")
         write_atomically(pairs, lambda stream: stream.write(payload))
     return done
-
-
-# -- tables -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean of n finite values with its two-sided t-interval (NaN bounds when n < 2)."""
-
-    n: int
-    mean: float
-    low: float
-    high: float
-
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2.0
-
-    def cell(self) -> str:
-        """``"5.78e-03 ± 4.1e-04 (n=120)"``."""
-        if self.n == 0:
-            return "– (n=0)"
-        if math.isnan(self.half_width):
-            return f"{self.mean:.2e} (n={self.n})"
-        return f"{self.mean:.2e} ± {self.half_width:.1e} (n={self.n})"
-
-
-def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Interval:
-    """Mean and t-interval of the finite ``values`` (NaN and infinities are left out)."""
-    data = np.asarray(values, dtype=float)
-    data = data[np.isfinite(data)]
-    n = len(data)
-    if n == 0:
-        return Interval(0, math.nan, math.nan, math.nan)
-    mean = float(data.mean())
-    if n < 2:
-        return Interval(n, mean, math.nan, math.nan)
-    scale = float(stats.sem(data))
-    if scale == 0.0:
-        return Interval(n, mean, mean, mean)
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=scale)
-    return Interval(n, mean, float(low), float(high))
-
-
-@dataclass(frozen=True)
-class PairedTest:
-    """Wilcoxon signed-rank test of CWOX-2s against another method on shared pairs."""
-
-    explainer: str
-    metric: str
-    other: str
-    n: int
-    median_difference: float  # median of (CWOX-2s − other)
-    statistic: float
-    p_value: float
-    better: str  # PROPOSED, other, or "tie" by the sign of the median difference
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The evaluation tables as tidy numeric frames."""
-
-    table1: pd.DataFrame  # mean CAUC: method, explainer, n, mean, low, high
-    table2: pd.DataFrame  # mean CDROP
-    table3: pd.DataFrame  # CWOX-2s per explainer: explainer, quantity, n, mean, low, high
-    tests: pd.DataFrame  # paired tests: one row per PairedTest
-
-
-def read_pairs(path: Path) -> pd.DataFrame:
-    """pairs.csv as a frame (``foil`` kept as text, scores as floats)."""
-    frame = pd.read_csv(path, dtype={"foil": str, "image": str})
-    frame["degenerate"] = frame["degenerate"].astype(str).str.lower() == "true"
-    return frame
-
-
-def summarize(pairs: pd.DataFrame) -> Tables:
-    """Tables 1–3 and the paired tests from the rows of pairs.csv."""
-    valid = pairs[~pairs["degenerate"]]
-    methods = [m for m in METHODS if m in set(pairs["method"])] + sorted(
-        set(pairs["method"]) - set(METHODS)
-    )
-    explainers = list(dict.fromkeys(pairs["explainer"]))
-
-    def means(column: str) -> pd.DataFrame:
-        records = []
-        for method in methods:
-            for explainer in explainers:
-                part = valid[(valid["method"] == method) & (valid["explainer"] == explainer)]
-                interval = t_interval(part[column].to_numpy(dtype=float))
-                records.append({"method": method, "explainer": explainer, **asdict(interval)})
-        return pd.DataFrame.from_records(
-            records, columns=["method", "explainer", "n", "mean", "low", "high"]
-        )
-
-    table3 = []
-    for explainer in explainers:
-        part = valid[(valid["method"] == PROPOSED) & (valid["explainer"] == explainer)]
-        for quantity in ("n_delta", "cauc", "cdrop"):
-            interval = t_interval(part[quantity].to_numpy(dtype=float))
-            table3.append({"explainer": explainer, "quantity": quantity, **asdict(interval)})
-    tests = [
-        asdict(paired_test(pairs, explainer, metric, other))
-        for explainer in explainers
-        for metric in (CAUC, CDROP)
-        for other in methods
-        if other != PROPOSED and PROPOSED in methods
-    ]
-    return Tables(
-        means("cauc"),
-        means("cdrop"),
-        pd.DataFrame.from_records(
-            table3, columns=["explainer", "quantity", "n", "mean", "low", "high"]
-        ),
-        pd.DataFrame.from_records(
-            tests, columns=[f.name for f in PairedTest.__dataclass_fields__.values()]
-        ),
-    )
-
-
-def paired_test(pairs: pd.DataFrame, explainer: str, metric: Metric, other: str) -> PairedTest:
-    """Wilcoxon signed-rank (two-sided) of CWOX-2s vs ``other`` where both scores are finite."""
-    part = pairs[(pairs["explainer"] == explainer) & ~pairs["degenerate"]]
-    keys = ["image", "target", "foil"]
-    ours = part[part["method"] == PROPOSED].set_index(keys)[metric.name]
-    theirs = part[part["method"] == other].set_index(keys)[metric.name]
-    joined = pd.concat([ours.rename("a"), theirs.rename("b")], axis=1, join="inner")
-    joined = joined[np.isfinite(joined["a"]) & np.isfinite(joined["b"])]
-    a, b = joined["a"].to_numpy(dtype=float), joined["b"].to_numpy(dtype=float)
-    n = len(a)
-    if n == 0:
-        return PairedTest(explainer, metric.name, other, 0, math.nan, math.nan, math.nan, "tie")
-    difference = float(np.median(a - b))
-    try:
-        with warnings.catch_warnings():  # too few or all-zero differences → NaN, not noise
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.wilcoxon(a, b)
-        statistic, p_value = float(result.statistic), float(result.pvalue)
-    except ValueError:  # e.g. every difference is zero
-        statistic, p_value = math.nan, math.nan
-    if metric.better(difference, 0.0):
-        better = PROPOSED
-    elif metric.better(0.0, difference):
-        better = other
-    else:
-        better = "tie"
-    return PairedTest(explainer, metric.name, other, n, difference, statistic, p_value, better)
-
-
-# -- formatting ---------------------------------------------------------------------------------
-
-
-def display_tables(tables: Tables) -> dict[str, pd.DataFrame]:
-    """Formatted tables (strings) titled as in the paper: {title: frame}."""
-
-    def pivot(frame: pd.DataFrame) -> pd.DataFrame:
-        cells = frame.assign(cell=[_cell(row) for row in frame.itertuples()])
-        table = cells.pivot(index="method", columns="explainer", values="cell")
-        table = table.reindex(index=list(dict.fromkeys(frame["method"])))
-        return table.reindex(columns=list(dict.fromkeys(frame["explainer"])))
-
-    t3 = tables.table3.assign(cell=[_cell(row) for row in tables.table3.itertuples()])
-    table3 = t3.pivot(index="explainer", columns="quantity", values="cell")
-    table3 = table3.reindex(
-        index=list(dict.fromkeys(tables.table3["explainer"])),
-        columns=["n_delta", "cauc", "cdrop"],
-    ).rename(columns={"n_delta": "mean n_δ", "cauc": "CAUC ↓", "cdrop": "CDROP ↑"})
-    tests = tables.tests.copy()
-    tests["metric"] = tests["metric"].map({"cauc": "CAUC ↓", "cdrop": "CDROP ↑"})
-    tests["median_difference"] = tests["median_difference"].map(lambda v: f"{v:.2e}")
-    tests["p_value"] = tests["p_value"].map(lambda v: f"{v:.3g}")
-    tests = tests.drop(columns=["statistic"]).rename(
-        columns={"other": "vs", "median_difference": f"median({PROPOSED} − vs)", "p_value": "p"}
-    )
-    return {
-        "Table 1: mean CAUC per pair (lower is better), 95% t-interval": pivot(tables.table1),
-        "Table 2: mean CDROP per pair (higher is better), 95% t-interval": pivot(tables.table2),
-        f"Table 3: {PROPOSED} per base explainer, 95% t-interval": table3,
-        f"Paired Wilcoxon signed-rank tests, {PROPOSED} vs each method": tests.set_index(
-            "explainer"
-        ),
-    }
-
-
-def _cell(row) -> str:
-    return Interval(int(row.n), row.mean, row.low, row.high).cell()
-
-
-def markdown(tables: dict[str, pd.DataFrame]) -> str:
-    """The formatted tables as Markdown, each under a ``###`` title."""
-    parts = []
-    for title, frame in tables.items():
-        header = [frame.index.name or "", *map(str, frame.columns)]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for index, row in frame.iterrows():
-            lines.append("| " + " | ".join([str(index), *map(str, row.tolist())]) + " |")
-        parts.append(f"### {title}\n\n" + "\n".join(lines) + "\n")
-    return "\n".join(parts)
-
-
-def latex(tables: dict[str, pd.DataFrame]) -> str:
-    """The formatted tables as LaTeX tabulars (pandas ``to_latex`` when jinja2 is present)."""
-    parts = []
-    for title, frame in tables.items():
-        escaped = frame.rename(index=_tex, columns=_tex).map(_tex)
-        escaped.index.name = _tex(frame.index.name or "")
-        try:
-            import jinja2  # noqa: F401  (pandas' to_latex needs it)
-
-            body = escaped.to_latex(escape=False)
-        except ImportError:
-            columns = [escaped.index.name, *escaped.columns]
-            rows = [" & ".join(columns) + r" \\", r"\hline"]
-            rows += [
-                " & ".join([str(i), *map(str, r.tolist())]) + r" \\" for i, r in escaped.iterrows()
-            ]
-            body = (
-                "\\begin{tabular}{" + "l" * len(columns) + "}\n" + "\n".join(rows) + "\n"
-                "\\end{tabular}\n"
-            )
-        parts.append(f"% {title}\n{body}")
-    return "\n".join(parts)
-
-
-def _tex(value: object) -> str:
-    text = str(value)
-    for plain, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&")):
-        text = text.replace(plain, escaped)
-    for plain, escaped in (("±", r"$\pm$"), ("−", "-"), ("δ", r"$\delta$"), ("↓", r"$\downarrow$")):
-        text = text.replace(plain, escaped)
-    return text.replace("↑", r"$\uparrow$").replace("–", "--")
-
-
-def write_tables(out: Path) -> str:
-    """Tables from ``out``/pairs.csv into tables.md, table1–3.csv, tests.csv and tables.tex.
-
-    Returns the Markdown text (empty tables when there are no rows yet).
-    """
-    pairs_path = out / PAIRS_FILE
-    if not pairs_path.exists():
-        return ""
-    pairs = read_pairs(pairs_path)
-    tables = summarize(pairs)
-    for name, frame in (
-        ("table1.csv", tables.table1),
-        ("table2.csv", tables.table2),
-        ("table3.csv", tables.table3),
-        ("tests.csv", tables.tests),
-    ):
-        payload = frame.to_csv(index=False).encode("utf-8")
-        write_atomically(out / name, lambda stream, payload=payload: stream.write(payload))
-    shown = display_tables(tables)
-    text = markdown(shown)
-    tex = latex(shown)
-    write_atomically(out / "tables.md", lambda stream: stream.write(text.encode("utf-8")))
-    write_atomically(out / "tables.tex", lambda stream: stream.write(tex.encode("utf-8")))
-    return text
