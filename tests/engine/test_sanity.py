@@ -3,6 +3,8 @@ and the model-randomisation test telling a model-blind "explainer" from Grad-CAM
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
@@ -48,11 +50,19 @@ def photos(n: int) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for _ in range(n)]
 
 
+@dataclass(frozen=True)
+class NoSettings:
+    pass
+
+
 class BrightnessExplainer(BaseExplainer):
     """A model-blind 'explainer': every map is the image's brightness (like an edge detector,
-    it shows the photograph, not the model)."""
+    it shows the photograph, not the model). Not registered: a test double."""
 
     name = "brightness"
+    settings_type = NoSettings
+    needs_gradients = False
+    description = "the image's brightness"
 
     def run(self, classifier: Classifier, inputs: torch.Tensor, plan: Plan):
         logits = classifier.model(inputs)
@@ -63,9 +73,6 @@ class BrightnessExplainer(BaseExplainer):
             for b, image in enumerate(requests)
         ]
         return logits.detach(), maps
-
-    def parameters(self, classifier: Classifier) -> dict:
-        return {}
 
 
 def test_layer_groups_of_resnet_open_its_stages_and_skip_parameterless_children():
