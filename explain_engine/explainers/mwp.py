@@ -30,7 +30,10 @@ inputs; in ResNet50 every such input above the stem is a ReLU output, so nothing
 there, but MobileNet-style linear bottlenecks such as EfficientNet-Lite0's block outputs are
 signed), and ReLU6/hardtanh pass the signal unchanged (their gradient would drop the MWP of
 saturated units, which a ReLU never has). Squeeze-excitation gates and other operations use
-their ordinary gradient.
+their ordinary gradient. Probability is lost where a winning unit has no excitatory input
+(W⁺a = 0): on EfficientNet-Lite0 its depthwise kernels without a positive weight (277 of 1152
+in block 15) leave about a fifth of the probability for ``_blocks.10``, all of it for
+``_conv_head``. Maps of one stage share their scale; maps of two stages need not.
 
 How: a :class:`torch.overrides.TorchFunctionMode` (thread-local; nothing global is patched)
 is active during the one forward pass of the batch and wraps each rule-bearing operation

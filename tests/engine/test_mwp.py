@@ -15,10 +15,15 @@ import threading
 import pytest
 import torch
 import torchvision
+from PIL import Image
 from torch import nn
 
+from explain_engine.demo_photos import bundled_photo
 from explain_engine.errors import EngineInputError
+from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.mwp import MWP, ExcitationRules, MwpSettings
+from explain_engine.models import EMBEDDED_MODEL, load_classifier
+from explain_engine.wox import METHODS
 from tests.engine.test_gradcam import (
     HAND_INPUT,
     Exploding,
@@ -341,3 +346,28 @@ def test_settings_round_trip_through_json_and_declare_the_contract(hand_classifi
     assert MWP.name == "mwp"
     assert MWP.description and "\n" not in MWP.description
     json.dumps(MWP().parameters(hand_classifier))
+
+
+# -- the embedded EfficientNet-Lite0 (depthwise convs, BatchNorm, ReLU6, residual sums) --------
+
+
+@pytest.mark.slow
+def test_embedded_classifier_explains_chelsea_through_the_wox_pipeline():
+    classifier = load_classifier(EMBEDDED_MODEL, device="cpu")
+    photo = Image.open(bundled_photo("skimage", "chelsea.png")).convert("RGB")
+    _, inputs = classifier.prepare([photo])
+    with torch.no_grad():
+        expected_logits = classifier.model(inputs)
+    cats = (281, 282, 285)  # tabby, tiger cat, Egyptian cat: the top three
+    requests = [[(stage, (c,)) for stage in (1, 2) for c in cats]]
+    logits, maps = MWP().run(classifier, inputs, lambda _logits: requests)
+    torch.testing.assert_close(logits, expected_logits, rtol=0, atol=0)
+    for c in cats:
+        # stage 1 (_conv_head, 7×7) keeps all the probability; stage 2 (_blocks.10, 14×14)
+        # loses what reaches depthwise kernels without a positive weight (block 15: 277 of
+        # 1152), which have no excitatory child.
+        assert float(maps[0][(1, (c,))].mean()) * 49 == pytest.approx(1.0, abs=1e-3)
+        assert 0.05 < float(maps[0][(2, (c,))].mean()) * 196 < 1.0
+    explanation = explain_batch(classifier, [photo], MWP(), ExplanationSettings())[0]
+    assert set(explanation.methods) == set(METHODS)
+    assert {top.index for top in explanation.top_classes[:3]} == set(cats)
