@@ -56,8 +56,6 @@ from explain_engine.models import Classifier
 
 #: Perturbed images per forward pass when ``chunk_size`` is not given (as for RISE).
 DEFAULT_CHUNK = {"cpu": 16, "cuda": 256}
-#: The reference's stage-2 support percentile for LIME maps (README example, ``delta=85``).
-REFERENCE_SUPPORT_PERCENTILE = 85.0
 HIDE_CHOICES = ("mean", "black")
 
 
@@ -121,6 +119,10 @@ class LIME(BaseExplainer):
     needs_gradients: ClassVar[bool] = False
     description: ClassVar[str] = "LIME: superpixels and a weighted linear surrogate"
     settings_type: ClassVar[type] = LimeSettings
+    #: How the reference combines LIME maps: stage-2 support at the 85th percentile of the
+    #: cluster map (README example, ``delta=85``), each base map divided by its maximum.
+    reference_support_percentile: ClassVar[float] = 85.0
+    reference_normalizes_base_maps: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, LimeSettings):
@@ -151,7 +153,8 @@ class LIME(BaseExplainer):
             if not image_requests:
                 continue
             classes = sorted({c for _, compound in image_requests for c in compound})
-            segments = superpixels(_unit_image(classifier, inputs[b]), self.settings)
+            picture = _unit_image(classifier, inputs[b])
+            segments = superpixels(picture, self.settings).to(inputs.device)
             weights = self.superpixel_weights(classifier, inputs[b], baseline, segments, classes)
             column = {c: j for j, c in enumerate(classes)}
             for stage, compound in image_requests:
@@ -170,12 +173,16 @@ class LIME(BaseExplainer):
         segments: torch.Tensor,
         classes: list[int],
     ) -> torch.Tensor:
-        """Ridge weights (F, len(classes)) of each class's probability on the F superpixels."""
+        """Ridge weights (F, len(classes)) of each class's probability on the F superpixels.
+
+        ``image`` (3, H, W) normalised, ``baseline`` (3, 1, 1) the value of hidden pixels,
+        ``segments`` (H, W) superpixel labels 0..F−1 on the image's device.
+        """
         samples = draw_samples(self.settings, int(segments.max()) + 1)
         probabilities = []
         chunk_size = self.settings.chunk_size or DEFAULT_CHUNK.get(image.device.type, 64)
         for chunk in samples.split(chunk_size):
-            keep = chunk.to(image.device)[:, segments]  # (n, H, W) bool
+            keep = chunk.to(image.device)[:, segments]  # (n, H, W): pixels kept
             perturbed = torch.where(keep[:, None], image, baseline)
             output = classifier.model(perturbed).float().softmax(dim=-1)
             probabilities.append(output[:, classes].double().cpu())
@@ -187,11 +194,9 @@ class LIME(BaseExplainer):
         ).to(image.device)
 
     def _baseline(self, classifier: Classifier, inputs: torch.Tensor) -> torch.Tensor:
-        """(3, 1, 1) normalised value of a hidden pixel."""
-        if self.settings.hide == "mean":
-            return inputs.new_zeros(3, 1, 1)
-        black = inputs.new_zeros(3, 1, 1)
-        return classifier.preprocessing.normalize(black)
+        """(3, 1, 1) normalised value of a hidden pixel: 0 (the mean) or black's value."""
+        zero = inputs.new_zeros(3, 1, 1)
+        return zero if self.settings.hide == "mean" else classifier.preprocessing.normalize(zero)
 
 
 def _unit_image(classifier: Classifier, image: torch.Tensor) -> np.ndarray:

@@ -70,8 +70,6 @@ from explain_engine.models import Classifier
 
 #: Added to W⁺a before dividing (the reference's value).
 EPSILON = 1e-20
-#: The reference's stage-2 support percentile for MWP maps (README example, ``delta=60``).
-REFERENCE_SUPPORT_PERCENTILE = 60.0
 
 Rule = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
@@ -107,6 +105,10 @@ class MWP(BaseExplainer):
     needs_gradients: ClassVar[bool] = True
     description: ClassVar[str] = "MWP: excitation backprop, winning probabilities at the pivots"
     settings_type: ClassVar[type] = MwpSettings
+    #: How the reference combines MWP maps: stage-2 support at the 60th percentile of the
+    #: cluster map (README example, ``delta=60``), base maps not normalised.
+    reference_support_percentile: ClassVar[float] = 60.0
+    reference_normalizes_base_maps: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, MwpSettings):
@@ -249,6 +251,8 @@ _POOLING = (
 )
 _PASS_THROUGH = (F.batch_norm, F.hardtanh, F.relu6)
 _SUMS = (torch.Tensor.add, torch.Tensor.add_, torch.add)
+#: Position of the ``inplace`` argument of the pass-through activations.
+_INPLACE_POSITION = {F.hardtanh: 3, F.relu6: 1}
 _RULES: dict[Callable, Callable] = {
     **dict.fromkeys(_WEIGHTED, _weighted_layer),
     **dict.fromkeys(_POOLING, _pooling),
@@ -279,10 +283,6 @@ class ExcitationRules(TorchFunctionMode):
             output = func(*args, **kwargs)
         source, rule = make_rule(func, args, kwargs)
         return _ExcitationStep.apply(output, rule, source)
-
-
-#: Position of the ``inplace`` argument of the pass-through activations.
-_INPLACE_POSITION = {F.hardtanh: 3, F.relu6: 1}
 
 
 def _residual_sum(func: Callable, args: tuple, kwargs: dict) -> torch.Tensor:

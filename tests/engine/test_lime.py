@@ -235,6 +235,7 @@ def test_settings_round_trip_through_json_and_declare_the_contract(planted_class
     assert LIME.settings_type is LimeSettings
     assert LIME.reference_settings() == LimeSettings(hide="black")
     assert LIME.needs_gradients is False
+    assert (LIME.reference_support_percentile, LIME.reference_normalizes_base_maps) == (85.0, True)
     assert LIME.name == "lime"
     assert LIME.description and "\n" not in LIME.description
     parameters = LIME(settings).parameters(planted_classifier)

@@ -343,6 +343,7 @@ def test_settings_round_trip_through_json_and_declare_the_contract(hand_classifi
     assert MWP.settings_type is MwpSettings
     assert isinstance(MWP.reference_settings(), MwpSettings)
     assert MWP.needs_gradients is True
+    assert (MWP.reference_support_percentile, MWP.reference_normalizes_base_maps) == (60.0, False)
     assert MWP.name == "mwp"
     assert MWP.description and "\n" not in MWP.description
     json.dumps(MWP().parameters(hand_classifier))
