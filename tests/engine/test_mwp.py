@@ -14,6 +14,7 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch import nn
@@ -21,6 +22,7 @@ from torch import nn
 from explain_engine.demo_photos import bundled_photo
 from explain_engine.errors import EngineInputError
 from explain_engine.explain import ExplanationSettings, explain_batch
+from explain_engine.explainers.gradcam import capture_activations
 from explain_engine.explainers.mwp import MWP, ExcitationRules, MwpSettings
 from explain_engine.models import EMBEDDED_MODEL, load_classifier
 from explain_engine.wox import METHODS
@@ -207,6 +209,35 @@ def test_batch_with_per_image_targets_equals_each_image_alone(resnet_classifier)
         assert set(alone) == set(together[b]) == set(image_requests)
         for key, values in alone.items():
             torch.testing.assert_close(together[b][key], values, rtol=1e-5, atol=1e-7)
+
+
+def reference_style_mwp(classifier, image, layer: str, classes: tuple[int, ...]) -> torch.Tensor:
+    """The reference's recipe for one image and one target: forward, then ONE backward of the
+    top signal P(c)/P(C) on c ∈ C from the logits, read at ``layer``, summed, upsampled."""
+    with (
+        torch.enable_grad(),
+        capture_activations(classifier.model, {layer: classifier.layer(layer)}) as captured,
+        ExcitationRules(),
+    ):
+        logits = classifier.model(image[None])
+    probabilities = logits.detach().softmax(dim=-1)[0]
+    top = torch.zeros_like(logits)
+    top[0, list(classes)] = probabilities[list(classes)] / probabilities[list(classes)].sum()
+    (signal,) = torch.autograd.grad(logits, captured[layer], top)
+    summed = signal.sum(dim=1, keepdim=True)
+    return F.interpolate(summed, size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+
+
+def test_compound_maps_equal_one_backward_of_the_reference_top_signal(resnet_classifier):
+    # Ours mixes per-class maps by P(c)/P(C); the reference backpropagates that mixture itself.
+    # Every rule is linear in the signal, so the two agree.
+    inputs = resnet_inputs()
+    maps = MWP().saliency(resnet_classifier, inputs, RESNET_REQUESTS)
+    layers = {1: "layer4", 2: "layer3"}
+    for b, image_requests in enumerate(RESNET_REQUESTS):
+        for stage, classes in image_requests:
+            expected = reference_style_mwp(resnet_classifier, inputs[b], layers[stage], classes)
+            torch.testing.assert_close(maps[b][(stage, classes)], expected, rtol=1e-4, atol=1e-7)
 
 
 def test_stage_one_and_two_read_different_layers(resnet_classifier):
