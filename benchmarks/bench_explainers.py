@@ -9,7 +9,7 @@ EfficientNet-Lite0 with its latent tree, after one warm-up image (RISE and LIME 
 a few masks or samples: the warm-up is about the allocator and the threads, not the count).
 RISE uses small mask counts by default (the reference's are 5000,3000); LIME uses the
 reference's 2000 samples and quickshift(4, 10, 1); MWP and Grad-CAM the classifier's pivots.
-The last line is ``gradcam_s=<x> rise_s=<y> mwp_s=<z> lime_s=<w>`` (wall seconds per image;
+The last line is ``gradcam_s=<x> mwp_s=<y> …`` in registry order (wall seconds per image;
 each row also gives the process's CPU seconds per image).
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import torch
 from PIL import Image
@@ -25,25 +24,27 @@ from PIL import Image
 from explain_engine.demo_photos import bundled_photo
 from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.base import BaseExplainer
-from explain_engine.explainers.gradcam import GradCAM
-from explain_engine.explainers.lime import LIME, LimeSettings
-from explain_engine.explainers.mwp import MWP
-from explain_engine.explainers.rise import RISE
 from explain_engine.models import Classifier, load_classifier
+from explain_engine.registry import explainer_names
 from explain_engine.runtime import tune_cpu_allocator
+from explain_engine.settings import ExplainerSpec, field_paths
 from explain_engine.tree import LatentTree
 
 PHOTOS = (("skimage", "chelsea.png"), ("skimage", "rocket.jpg"), ("matplotlib", "grace_hopper.jpg"))
 
 
-def rise_with_masks(stage1: int, stage2: int) -> RISE:
-    """The reference's RISE settings with other mask counts."""
-    rise = RISE()
-    return replace(
-        rise,
-        stage1=replace(rise.stage1, num_masks=stage1),
-        stage2=replace(rise.stage2, num_masks=stage2),
-    )
+def explainer_pair(name: str, rise_masks: tuple[int, int], lime_samples: int) -> tuple:
+    """(measured, warm-up) explainers of registered ``name``: default settings with the given
+    mask counts (explainers with masks) or sample count (with ``num_samples``); the warm-up
+    one with 32 of each."""
+    spec = ExplainerSpec(name)
+    if spec.has_mask_counts():
+        return spec.with_mask_counts(*rise_masks).build(), spec.with_mask_counts(32, 32).build()
+    if samples := field_paths(spec.settings, "num_samples"):
+        measured = spec.with_overrides({path: lime_samples for path in samples})
+        warm_up = spec.with_overrides({path: 32 for path in samples})
+        return measured.build(), warm_up.build()
+    return spec.build(), spec.build()
 
 
 def seconds_per_image(
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--rise-masks", default="256,128", help="stage 1,stage 2 masks")
     parser.add_argument("--lime-samples", type=int, default=2000)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--explainers", default="gradcam,rise,mwp,lime", help="which, in order")
+    parser.add_argument("--explainers", default=",".join(explainer_names()), help="which, in order")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tune_cpu_allocator()
@@ -82,12 +83,9 @@ def main() -> None:
     images = [Image.open(bundled_photo(*photo)).convert("RGB") for photo in PHOTOS]
     images = images[: args.images]
     stage1_masks, stage2_masks = (int(x) for x in args.rise_masks.split(","))
-    lime_settings = LimeSettings(num_samples=args.lime_samples)
-    explainers: dict[str, tuple[BaseExplainer, BaseExplainer]] = {
-        "gradcam": (GradCAM(), GradCAM()),
-        "rise": (rise_with_masks(stage1_masks, stage2_masks), rise_with_masks(32, 32)),
-        "mwp": (MWP(), MWP()),
-        "lime": (LIME(lime_settings), LIME(replace(lime_settings, num_samples=32))),
+    explainers = {
+        name: explainer_pair(name, (stage1_masks, stage2_masks), args.lime_samples)
+        for name in explainer_names()
     }
     print(
         f"device={classifier.device} torch={torch.__version__} threads={torch.get_num_threads()} "

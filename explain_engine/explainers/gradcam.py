@@ -126,7 +126,7 @@ class GradCAM(BaseExplainer):
             return logits.detach(), [{} for _ in requests]
         classes = [sorted({c for _, compound in image for c in compound}) for image in requests]
         with torch.enable_grad():  # the target scores must join the graph under a no_grad caller
-            gradients = _class_gradients(logits, classes, [activations[name] for name in needed])
+            gradients = class_gradients(logits, classes, [activations[name] for name in needed])
         channel_weights = {
             name: grads.mean(dim=(-2, -1)) for name, grads in zip(needed, gradients, strict=True)
         }
@@ -141,9 +141,7 @@ class GradCAM(BaseExplainer):
             ]
             weights = torch.stack(
                 [
-                    _compound_weights(
-                        logits[b], classes[b], request[1], channel_weights[name][:, b]
-                    )
+                    compound_weights(logits[b], classes[b], request[1], channel_weights[name][:, b])
                     for b, request in keys
                 ]
             )
@@ -165,7 +163,7 @@ class GradCAM(BaseExplainer):
         ]
 
 
-def _class_gradients(
+def class_gradients(
     logits: torch.Tensor, classes: list[list[int]], activations: list[torch.Tensor]
 ) -> tuple[torch.Tensor, ...]:
     """∂z_{b,c}/∂A_b for every image b and each of its classes c, in one batched backward pass.
@@ -191,7 +189,7 @@ def _class_gradients(
     )
 
 
-def _compound_weights(
+def compound_weights(
     logits: torch.Tensor, classes: list[int], target: tuple[int, ...], class_weights: torch.Tensor
 ) -> torch.Tensor:
     """Grad-CAM channel weights α_C of compound ``target`` from the per-class weights.

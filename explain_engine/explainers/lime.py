@@ -43,8 +43,7 @@ gives the same maps as each image alone.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -53,6 +52,8 @@ from skimage.segmentation import quickshift
 from explain_engine.errors import EngineInputError
 from explain_engine.explainers.base import BaseExplainer, Plan, SaliencyMaps, validate_requests
 from explain_engine.models import Classifier
+from explain_engine.registry import register_explainer
+from explain_engine.wox import WoxOptions
 
 #: Perturbed images per forward pass when ``chunk_size`` is not given (as for RISE).
 DEFAULT_CHUNK = {"cpu": 16, "cuda": 256}
@@ -73,8 +74,6 @@ class LimeSettings:
             ``"black"`` (the reference).
         positive_only: paint only positive superpixel weights (reference); False keeps signs.
         seed: seeds the segmentation's tie-breaking noise and the samples.
-        chunk_size: perturbed images per forward pass (memory); None picks
-            :data:`DEFAULT_CHUNK`. It does not change the maps.
     """
 
     num_samples: int = 2000
@@ -86,7 +85,6 @@ class LimeSettings:
     hide: str = "mean"
     positive_only: bool = True
     seed: int = 0
-    chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.num_samples >= 2, "num_samples", self.num_samples, "an integer >= 2")
@@ -96,12 +94,6 @@ class LimeSettings:
         _check(0 <= self.ratio <= 1, "ratio", self.ratio, "a number in [0, 1]")
         _check(self.ridge_alpha >= 0, "ridge_alpha", self.ridge_alpha, "a number >= 0")
         _check(self.hide in HIDE_CHOICES, "hide", self.hide, f"one of {HIDE_CHOICES}")
-        _check(
-            self.chunk_size is None or self.chunk_size >= 1,
-            "chunk_size",
-            self.chunk_size,
-            "a positive integer or None",
-        )
 
 
 def _check(condition: bool, name: str, value: object, expected: str) -> None:
@@ -109,36 +101,31 @@ def _check(condition: bool, name: str, value: object, expected: str) -> None:
         raise EngineInputError(f"LIME: {name}={value!r} (expected {expected})")
 
 
-@dataclass(frozen=True)
+@register_explainer("lime", order=30)
 class LIME(BaseExplainer):
-    """LIME with quickshift superpixels and a weighted ridge surrogate, all targets at once."""
+    """LIME with quickshift superpixels and a weighted ridge surrogate, all targets at once.
 
-    settings: LimeSettings = field(default_factory=LimeSettings)
+    ``chunk_size`` (keyword): perturbed images per forward pass (memory); None picks
+    :data:`DEFAULT_CHUNK`. It does not change the maps.
+    """
 
-    name: ClassVar[str] = "lime"
-    needs_gradients: ClassVar[bool] = False
-    description: ClassVar[str] = "LIME: superpixels and a weighted linear surrogate"
-    settings_type: ClassVar[type] = LimeSettings
+    settings_type = LimeSettings
+    needs_gradients = False
+    description = "LIME: superpixels and a weighted linear surrogate"
     #: How the reference combines LIME maps: stage-2 support at the 85th percentile of the
     #: cluster map (README example, ``delta=85``), each base map divided by its maximum.
-    reference_support_percentile: ClassVar[float] = 85.0
-    reference_normalizes_base_maps: ClassVar[bool] = True
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.settings, LimeSettings):
-            raise EngineInputError(
-                f"LIME: settings of type {type(self.settings).__name__} (expected LimeSettings)"
-            )
+    reference_wox_options = WoxOptions(
+        contrast="pairwise",
+        support="percentile",
+        support_percentile=85.0,
+        normalize_base_maps=True,
+    )
+    settings: LimeSettings
 
     @classmethod
     def reference_settings(cls) -> LimeSettings:
         """The reference's README example: 2000 samples, quickshift(4, 10, 1), black hiding."""
         return LimeSettings(hide="black")
-
-    def parameters(self, classifier: Classifier) -> dict:
-        parameters = asdict(self.settings)
-        del parameters["chunk_size"]  # does not change the maps
-        return parameters
 
     @torch.inference_mode()
     def run(
@@ -180,7 +167,7 @@ class LIME(BaseExplainer):
         """
         samples = draw_samples(self.settings, int(segments.max()) + 1)
         probabilities = []
-        chunk_size = self.settings.chunk_size or DEFAULT_CHUNK.get(image.device.type, 64)
+        chunk_size = self.chunk_size or DEFAULT_CHUNK.get(image.device.type, 64)
         for chunk in samples.split(chunk_size):
             keep = chunk.to(image.device)[:, segments]  # (n, H, W): pixels kept
             perturbed = torch.where(keep[:, None], image, baseline)

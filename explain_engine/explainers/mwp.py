@@ -47,8 +47,7 @@ and a compound's map is the convex combination Σ_{c∈C} P(c)/P(C) · MWP_c (ex
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -62,11 +61,13 @@ from explain_engine.explainers.base import (
     validate_requests,
 )
 from explain_engine.explainers.gradcam import (
-    _class_gradients,
-    _compound_weights,
     capture_activations,
+    class_gradients,
+    compound_weights,
 )
 from explain_engine.models import Classifier
+from explain_engine.registry import register_explainer
+from explain_engine.wox import WoxOptions
 
 #: Added to W⁺a before dividing (the reference's value).
 EPSILON = 1e-20
@@ -95,26 +96,19 @@ class MwpSettings:
                 )
 
 
-@dataclass(frozen=True)
+@register_explainer("mwp", order=20)
 class MWP(BaseExplainer):
     """Marginal winning probability (excitation backprop) at the stage pivot layers."""
 
-    settings: MwpSettings = field(default_factory=MwpSettings)
-
-    name: ClassVar[str] = "mwp"
-    needs_gradients: ClassVar[bool] = True
-    description: ClassVar[str] = "MWP: excitation backprop, winning probabilities at the pivots"
-    settings_type: ClassVar[type] = MwpSettings
+    settings_type = MwpSettings
+    needs_gradients = True
+    description = "MWP: excitation backprop, winning probabilities at the pivots"
     #: How the reference combines MWP maps: stage-2 support at the 60th percentile of the
     #: cluster map (README example, ``delta=60``), base maps not normalised.
-    reference_support_percentile: ClassVar[float] = 60.0
-    reference_normalizes_base_maps: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.settings, MwpSettings):
-            raise EngineInputError(
-                f"MWP: settings of type {type(self.settings).__name__} (expected MwpSettings)"
-            )
+    reference_wox_options = WoxOptions(
+        contrast="pairwise", support="percentile", support_percentile=60.0
+    )
+    settings: MwpSettings
 
     @classmethod
     def reference_settings(cls) -> MwpSettings:
@@ -154,7 +148,7 @@ class MWP(BaseExplainer):
         class_maps = {}
         if pivots:
             with torch.enable_grad():  # the logits must join the graph under a no_grad caller
-                signals = _class_gradients(logits, classes, [activations[p] for p in pivots])
+                signals = class_gradients(logits, classes, [activations[p] for p in pivots])
             for pivot, signal in zip(pivots, signals, strict=True):
                 # (J, B, K, h, w) → (J, B, H, W): each class's MWP summed over channels,
                 # upsampled (linear, so mixing classes before or after is the same)
@@ -178,7 +172,7 @@ def _mix(
     logits: torch.Tensor, classes: list[int], compound: tuple[int, ...], maps: torch.Tensor
 ) -> torch.Tensor:
     """Σ_{c∈C} P(c)/P(C) · MWP_c from the (J, H, W) maps of ``classes`` of one image."""
-    flat = _compound_weights(logits, classes, compound, maps.flatten(1))
+    flat = compound_weights(logits, classes, compound, maps.flatten(1))
     return flat.reshape(maps.shape[1:])
 
 

@@ -356,7 +356,7 @@ def test_bad_settings_raise_engine_input_error_naming_the_field(field, value):
 
 
 def test_settings_of_the_wrong_type_are_refused():
-    with pytest.raises(EngineInputError, match="MwpSettings"):
+    with pytest.raises(TypeError, match="MwpSettings"):
         MWP({"stage1_layer": "layer4"})
 
 
@@ -374,7 +374,8 @@ def test_settings_round_trip_through_json_and_declare_the_contract(hand_classifi
     assert MWP.settings_type is MwpSettings
     assert isinstance(MWP.reference_settings(), MwpSettings)
     assert MWP.needs_gradients is True
-    assert (MWP.reference_support_percentile, MWP.reference_normalizes_base_maps) == (60.0, False)
+    reference = MWP.reference_wox_options
+    assert (reference.support_percentile, reference.normalize_base_maps) == (60.0, False)
     assert MWP.name == "mwp"
     assert MWP.description and "\n" not in MWP.description
     json.dumps(MWP().parameters(hand_classifier))
