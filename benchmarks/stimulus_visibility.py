@@ -16,9 +16,9 @@ and the blank count (Markdown); the pair measures (Spearman, SSIM of maps a and 
 what each rendering does with synthetic maps (zero, pure low noise, a blob over low noise); and
 the agreement of our measure with ``../shared/tools/heatmap_visibility.py`` on the overlays as
 served (written to ``OUT/served/<set>/<rendering>/<item>/``, the tool's layout). Contact sheets
-before/after (``max-linear`` / default) are written to OUT as PNG, and, 256-colour quantised
-and small, to ``--figures``. Grad-CAM on a CPU takes about a second per item, so there is no
-resume.
+before/after (``max-linear`` / default) and the synthetic maps are written to OUT as PNG, and
+those of the demo, 256-colour quantised and small, to ``--figures``. Grad-CAM on a CPU takes
+about a second per item, so there is no resume.
 """
 
 from __future__ import annotations
@@ -231,14 +231,13 @@ def contact_sheet(items: list[Item], rendering: Rendering) -> Image.Image:
     return sheet
 
 
-def save_sheets(items: list[Item], name: str, out: Path, figures: Path | None) -> None:
-    for rendering in (MAX_LINEAR, RENDERING):
-        sheet = contact_sheet(items, rendering)
-        sheet.save(out / f"contact-{name}-{rendering.name}.png")
-        if figures is not None:
-            figures.mkdir(parents=True, exist_ok=True)
-            small = sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-            small.save(figures / f"contact-{name}-{rendering.name}.png", optimize=True)
+def save_figure(picture: Image.Image, name: str, out: Path, figures: Path | None) -> None:
+    """``OUT/name`` as drawn; ``figures/name`` 256-colour quantised (small enough for a repo)."""
+    picture.save(out / name)
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        small = picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        small.save(figures / name, optimize=True)
 
 
 def synthetic_sheet(image: torch.Tensor) -> Image.Image:
@@ -281,10 +280,12 @@ def main() -> None:
     print("\n## Synthetic maps over the first demo photograph\n\n" + synthetic_table(first))
     print("\n## Agreement with the shared tool\n\n" + tool_agreement(sets, args.out))
     for name, items in sets.items():
-        save_sheets(items[: args.sheet_rows], name, args.out, args.figures)
-    synthetic_sheet(sets["demo"][0].image).save(args.out / "synthetic.png")
-    if args.figures is not None:
-        synthetic_sheet(sets["demo"][0].image).save(args.figures / "synthetic.png", optimize=True)
+        for rendering in (MAX_LINEAR, RENDERING):
+            sheet = contact_sheet(items[: args.sheet_rows], rendering)
+            save_figure(sheet, f"contact-{name}-{rendering.name}.png", args.out, None)
+            if name == "demo":  # the ImageNet sheets stay outside the repository (size)
+                save_figure(sheet, f"contact-{name}-{rendering.name}.png", args.out, args.figures)
+    save_figure(synthetic_sheet(first), "synthetic.png", args.out, args.figures)
     print(f"\ncontact sheets in {args.out}" + (f" and {args.figures}" if args.figures else ""))
 
 

@@ -248,9 +248,9 @@ def test_grade_separates_hard_failures_from_soft_flags(maps, hard, soft):
 @pytest.mark.parametrize(
     ("pair", "flagged"),
     [
-        (PairQuality(0.95, 0.2), True),
-        (PairQuality(0.2, 0.95), True),
-        (PairQuality(0.94, 0.94), False),
+        (PairQuality(0.99, 0.2), True),
+        (PairQuality(0.2, 0.99), True),
+        (PairQuality(0.98, 0.98), False),
         (PairQuality(None, None), False),
     ],
 )
