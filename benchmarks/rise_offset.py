@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from explain_engine.evaluation import sample_images
+from explain_engine.evaluation import sample_images, t_interval
 from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.base import BaseExplainer, Plan, SaliencyMaps
 from explain_engine.explainers.rise import RISE, RiseSettings
@@ -163,6 +163,11 @@ def summary(rows: list[dict]) -> str:
             f"{np.nanmean(cdrop):.4f} | {values(f'swox/class/{RENDERING.name}').mean():.1%} | "
             f"{values(f'cwox-1sb/class/{RENDERING.name}').mean():.1%} |"
         )
+    lines.append("")
+    for metric in ("cauc", "cdrop"):
+        centred, minmax = _values(rows, "centred", metric), _values(rows, "min-max", metric)
+        interval = t_interval(centred - minmax)
+        lines.append(f"{metric} centred − min-max, paired over the same pairs: {interval.cell()}")
     return "\n".join(lines)
 
 

@@ -122,14 +122,15 @@ class RISE(BaseExplainer):
             maps. Defaults are the reference code's (5000, 15, 0.3) and (3000, 10, 0.14).
         chunk_size: masked images per forward pass (bounds memory); None picks
             :data:`DEFAULT_CHUNK` for the model's device type. It does not change the maps.
-        offset: ``"raw"`` (the paper's E[P | pixel kept]) or ``"centred"`` (minus the mean
-            score over the masks); see the module docstring.
+        offset: ``"centred"`` (default: minus the mean score over the masks) or ``"raw"`` (the
+            paper's E[P | pixel kept]); see the module docstring. Centred is the default because
+            raw maps leave most CWOX-2s maps blank (``docs/stimulus-quality.md``).
     """
 
     stage1: RiseSettings = field(default=REFERENCE_STAGE1)
     stage2: RiseSettings = field(default=REFERENCE_STAGE2)
     chunk_size: int | None = None
-    offset: Offset = "raw"
+    offset: Offset = "centred"
     name: str = "rise"
 
     def __post_init__(self) -> None:
