@@ -93,7 +93,7 @@ class ImportResult(Sequence[StimulusItem]):
     items: tuple[StimulusItem, ...]
     rejected: tuple[RejectedItem, ...]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> StimulusItem | tuple[StimulusItem, ...]:
         return self.items[index]
 
     def __len__(self) -> int:
