@@ -1,20 +1,31 @@
 """Turning heatmaps into pictures: overlays on the input image and paper-style summary figures.
 
-Every method and every map is drawn with the same colormap and the same opacity ramp, so that
-participants and readers compare evidence, not drawing settings:
+Every method and every map is drawn by the same :class:`Rendering`, so that participants and
+readers compare evidence, not drawing settings. A rendering is a named, JSON-able record (its
+:meth:`Rendering.to_dict` goes into the stimulus manifest); two are defined:
 
-- Colormap :data:`COLORMAP` = ``"inferno"``. Its lightness rises monotonically with the value, so
-  "brighter = more evidence" reads the same in greyscale and for colour-blind viewers, and it has
-  none of jet's false boundaries (jet's bright cyan and yellow bands at mid values look like edges
-  that are not in the map).
-- Scaling per map: a map is divided by its largest positive value, so it spans [0, 1]. Heatmap
-  units differ between explainers and are comparable only within a map (see
-  :class:`~explain_engine.results.Heatmap`), so a shared scale would mean nothing.
-- Zero stays transparent: the opacity of a pixel is ``MAX_ALPHA × value``, so a pixel whose value
-  is 0 shows the input image unchanged (not darkened) and low values fade out smoothly.
-- Signed maps (the reference-code options): negative values are drawn as 0, i.e. transparent.
-  Only the evidence *for* the target is shown, as in the paper's figures.
-- An all-zero (or all-negative) map gives the input image unchanged: there is nothing to show.
+- :data:`PERCENTILE_SQRT` (``"percentile-sqrt"``, the default :data:`RENDERING`): a map is divided
+  by the 99th percentile of its *positive* values (a robust maximum: one hot pixel cannot dim the
+  rest), clipped to [0, 1]; a normalised value v ≥ ``floor`` (0.05) is drawn with opacity
+  ``max_alpha · √v``, below the floor it stays transparent. The square-root ramp keeps small but
+  real evidence visible (v = 0.1 gets half the opacity of the peak instead of a tenth).
+- :data:`MAX_LINEAR` (``"max-linear"``, the rendering before issue 16): divided by the map's
+  maximum, opacity ``0.65 · v``, no floor.
+
+Measurements and the reasons for these numbers: ``docs/stimulus-quality.md``. Common rules:
+
+- Colormap ``"inferno"``. Its lightness rises monotonically with the value, so "brighter = more
+  evidence" reads the same in greyscale and for colour-blind viewers, and it has none of jet's
+  false boundaries (jet's bright cyan and yellow bands at mid values look like edges that are not
+  in the map). The colour of a pixel is ``inferno(v)``; only the opacity ramp differs.
+- Scaling is per map. Heatmap units differ between explainers and are comparable only within a
+  map (see :class:`~explain_engine.results.Heatmap`), so a shared scale would mean nothing; a
+  map and any positive multiple of it give the same picture.
+- Zero stays transparent: a pixel whose value is <= 0 shows the input image unchanged (not
+  darkened). Signed maps (the reference-code options): negative values are drawn as 0. Only the
+  evidence *for* the target is shown, as in the paper's figures.
+- An all-zero (or all-negative) map gives the input image unchanged: no rendering invents
+  evidence where the map holds none.
 
 Figures use matplotlib's object-oriented API (:class:`~matplotlib.figure.Figure` with the Agg
 canvas) and never ``pyplot``, so rendering holds no global state and is safe on server threads.
@@ -25,7 +36,9 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 import numpy as np
@@ -42,8 +55,76 @@ from explain_engine.results import Heatmap, ImageExplanation, WoxExplanation
 COLORMAP = "inferno"
 """The one colormap used for every heatmap (perceptually uniform, monotonic lightness)."""
 
-MAX_ALPHA = 0.65
-"""Opacity of a map's maximum; a normalised value v is drawn with opacity ``MAX_ALPHA * v``."""
+
+@dataclass(frozen=True)
+class Rendering:
+    """How a map becomes an overlay: scale, opacity ramp, noise floor (module docstring).
+
+    Attributes:
+        name: short name recorded in manifests, e.g. ``"percentile-sqrt"``.
+        scale: ``"max"`` divides by the largest positive value; ``"percentile"`` by the
+            ``percentile``-th percentile of the positive values (values above it saturate).
+        percentile: in (0, 100], used by ``scale="percentile"``.
+        gamma: exponent of the opacity ramp, in (0, 1]: opacity = ``max_alpha · v**gamma``
+            (1: linear; 0.5: square root, more opacity for small values).
+        max_alpha: opacity in [0, 1] of a normalised value 1.
+        floor: normalised values below it (in [0, 1)) are transparent.
+        colormap: a matplotlib colormap name; the colour of a pixel is ``colormap(v)``.
+    """
+
+    name: str
+    scale: Literal["max", "percentile"] = "percentile"
+    percentile: float = 99.0
+    gamma: float = 0.5
+    max_alpha: float = 0.65
+    floor: float = 0.05
+    colormap: str = COLORMAP
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("max", "percentile"):
+            raise EngineInputError(f"rendering scale {self.scale!r}: expected max or percentile")
+        if not 0.0 < self.percentile <= 100.0:
+            raise EngineInputError(f"rendering percentile {self.percentile}: expected (0, 100]")
+        if not 0.0 < self.gamma <= 1.0:
+            raise EngineInputError(f"rendering gamma {self.gamma}: expected in (0, 1]")
+        if not 0.0 <= self.max_alpha <= 1.0:
+            raise EngineInputError(f"max_alpha must be in [0, 1], got {self.max_alpha}")
+        if not 0.0 <= self.floor < 1.0:
+            raise EngineInputError(f"rendering floor {self.floor}: expected in [0, 1)")
+        if self.colormap not in matplotlib.colormaps:
+            raise EngineInputError(f"rendering colormap {self.colormap!r}: unknown")
+
+    def to_dict(self) -> dict:
+        """Name and parameters as a JSON-serialisable dict (for manifests)."""
+        return asdict(self)
+
+    def normalise(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (H, W) float64, negatives set to 0, divided by the scale, clipped to
+        [0, 1]; an all-zero or all-negative map stays all zero."""
+        positive = np.clip(values, 0.0, None)
+        above = positive[positive > 0]
+        if above.size == 0:
+            return positive
+        peak = above.max() if self.scale == "max" else np.percentile(above, self.percentile)
+        return np.clip(positive / peak, 0.0, 1.0)
+
+    def opacity(self, normalised: np.ndarray) -> np.ndarray:
+        """Opacity (H, W) in [0, max_alpha] of normalised values: 0 below the floor and at 0."""
+        ramp = self.max_alpha * normalised**self.gamma
+        return np.where((normalised >= self.floor) & (normalised > 0), ramp, 0.0)
+
+
+MAX_LINEAR = Rendering("max-linear", scale="max", percentile=100.0, gamma=1.0, floor=0.0)
+"""The rendering before issue 16: divide by the maximum, opacity 0.65 · v."""
+
+PERCENTILE_SQRT = Rendering("percentile-sqrt")
+"""Robust maximum (99th percentile of positive values), square-root opacity, floor 0.05."""
+
+RENDERING = PERCENTILE_SQRT
+"""The rendering every stimulus and figure uses unless told otherwise."""
+
+RENDERINGS = {r.name: r for r in (PERCENTILE_SQRT, MAX_LINEAR)}
+"""Renderings by name."""
 
 PANEL_INCHES = 2.2
 """Side of one image panel in a summary figure."""
@@ -75,46 +156,45 @@ def image_to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def overlay(
-    image: torch.Tensor,
-    heatmap: torch.Tensor,
-    *,
-    colormap: str = COLORMAP,
-    max_alpha: float = MAX_ALPHA,
+    image: torch.Tensor, heatmap: torch.Tensor, rendering: Rendering = RENDERING
 ) -> Image.Image:
-    """Draw ``heatmap`` over ``image`` and return the RGB picture, the size of the image.
+    """Draw ``heatmap`` over ``image`` with ``rendering``; return the RGB picture, image-sized.
 
     Args:
         image: float tensor (3, H, W) of RGB values in [0, 1] (any device and float dtype).
-        heatmap: finite tensor (H, W). Scaled per map by its largest positive value; values
-            <= 0 (including the negative part of a signed map) stay transparent.
-        colormap: name of a matplotlib colormap; keep the default so methods are comparable.
-        max_alpha: opacity in [0, 1] of the map's maximum; a normalised value v is blended
-            with opacity ``max_alpha * v`` over the image.
+        heatmap: finite tensor (H, W). Values <= 0 (including the negative part of a signed
+            map) stay transparent.
+        rendering: scale, opacity ramp and floor (module docstring); keep one rendering for
+            every method of a study so that methods are comparable.
 
     Returns:
-        A ``"RGB"`` PIL image of W × H pixels. Wherever the map is <= 0 its pixels equal
-        :func:`image_to_pil` of the image; an all-zero map gives exactly that image.
+        A ``"RGB"`` PIL image of W × H pixels: ``(1 − a)·image + a·colormap(v)`` per pixel, with
+        v the normalised value and a its opacity. Wherever the opacity is 0 (map <= 0, or below
+        the floor) its pixels equal :func:`image_to_pil` of the image; an all-zero map gives
+        exactly that image.
 
     Raises:
-        EngineInputError: wrong shapes, mismatched sizes, non-finite map values or an opacity
-            outside [0, 1].
+        EngineInputError: wrong shapes, mismatched sizes or non-finite map values.
     """
     rgb = _image_array(image)
-    values = _normalised_map(heatmap, expected_shape=rgb.shape[:2])
-    if not 0.0 <= max_alpha <= 1.0:
-        raise EngineInputError(f"max_alpha must be in [0, 1], got {max_alpha}")
-    colours = matplotlib.colormaps[colormap](values)[..., :3]
-    opacity = (max_alpha * values)[..., np.newaxis]
+    values = rendering.normalise(_map_array(heatmap, expected_shape=rgb.shape[:2]))
+    colours = matplotlib.colormaps[rendering.colormap](values)[..., :3]
+    opacity = rendering.opacity(values)[..., np.newaxis]
     blended = (1.0 - opacity) * rgb + opacity * colours
     return Image.fromarray(_to_uint8(blended))
 
 
-def save_overlay(image: torch.Tensor, heatmap: torch.Tensor, path: str | os.PathLike) -> Path:
+def save_overlay(
+    image: torch.Tensor,
+    heatmap: torch.Tensor,
+    path: str | os.PathLike,
+    rendering: Rendering = RENDERING,
+) -> Path:
     """Write :func:`overlay` of ``image`` and ``heatmap`` as a PNG at ``path``; return the path.
 
     The file appears atomically: a reader sees either the old file or the complete new one.
     """
-    return save_png(overlay(image, heatmap), path)
+    return save_png(overlay(image, heatmap, rendering), path)
 
 
 def summary_figure(
@@ -167,11 +247,8 @@ def _image_array(image: torch.Tensor) -> np.ndarray:
     return image.detach().to("cpu", torch.float64).permute(1, 2, 0).numpy()
 
 
-def _normalised_map(heatmap: torch.Tensor, expected_shape: tuple[int, ...]) -> np.ndarray:
-    """``heatmap`` with negatives set to 0 and divided by its maximum, as float64 (H, W) in [0, 1].
-
-    An all-zero or all-negative map stays all zero.
-    """
+def _map_array(heatmap: torch.Tensor, expected_shape: tuple[int, ...]) -> np.ndarray:
+    """``heatmap`` as a finite float64 numpy array (H, W) of the image's shape."""
     if tuple(heatmap.shape) != tuple(expected_shape):
         raise EngineInputError(
             f"heatmap must have the image's shape {tuple(expected_shape)}, "
@@ -180,9 +257,7 @@ def _normalised_map(heatmap: torch.Tensor, expected_shape: tuple[int, ...]) -> n
     values = heatmap.detach().to("cpu", torch.float64).numpy()
     if not np.isfinite(values).all():
         raise EngineInputError("heatmap has NaN or infinite values; expected finite values")
-    positive = np.clip(values, 0.0, None)
-    peak = positive.max()
-    return positive / peak if peak > 0 else positive
+    return values
 
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:

@@ -1,8 +1,20 @@
 """Importing a stimulus manifest written by the engine (``docs/stimulus-manifest.md``).
 
-Everything is checked before anything is written: the format, every item, every path (inside
-the manifest's folder), every file's SHA-256. Any problem refuses the whole manifest with a
-message naming the item and field; a failure while copying files removes what was copied.
+Everything is checked before anything is written. Two kinds of problems:
+
+- The manifest cannot be trusted: a malformed manifest or item, an unknown method, a path
+  outside the manifest's folder, a missing file, a SHA-256 mismatch, an item id used twice or
+  already in the study. The whole manifest is refused (:class:`ManifestError`, nothing imported)
+  with a message naming the item and field: the folder is not what the engine wrote.
+- One item's pictures cannot be shown (:func:`picture_problem`): a file that does not decode as
+  an image, a heatmap of another size than the item's image, a blank heatmap (its overlay shows
+  nothing: visible area 0, :func:`explain_engine.quality.visible_area`), or a map whose quality
+  record in the manifest reports a hard failure (NaN/inf, constant, blank;
+  :func:`explain_engine.quality.grade`). The item is rejected — in every condition, since an
+  item is one unit of a study — and listed with the reason in :attr:`ImportResult.rejected`; the
+  other items are imported. If every item is rejected, nothing is imported.
+
+A failure while copying files removes what was copied.
 """
 
 from __future__ import annotations
@@ -11,16 +23,19 @@ import hashlib
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from PIL import Image
 
+from explain_engine.quality import MapQuality, grade, visible_area
 from studies.condition_kinds import shows_cluster_map
 from studies.models import HeatmapSet, StimulusItem, StimulusManifest, Study
 from studies.models.study import method_name_validator
@@ -44,29 +59,62 @@ def sha256_of(path: Path) -> str:
 
 @dataclass(frozen=True)
 class PlannedItem:
-    """One manifest item, checked: what will be stored for it."""
+    """One manifest item, checked: what will be stored for it (``role`` None: not given)."""
 
     key: str
-    role: str
+    role: str | None
     classes: list[dict[str, Any]]
     image: str
     heatmaps: dict[str, dict[str, str]]
     details: dict[str, Any]
+    quality: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RejectedItem:
+    """A manifest item that was not imported, and why (names the file and the problem)."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ItemPlan:
+    """The checked items of a manifest: those to import, in manifest order, and the rejected."""
+
+    items: tuple[PlannedItem, ...]
+    rejected: tuple[RejectedItem, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult(Sequence[StimulusItem]):
+    """The created items (the result is a sequence of them) and the rejected manifest items."""
+
+    items: tuple[StimulusItem, ...]
+    rejected: tuple[RejectedItem, ...]
+
+    def __getitem__(self, index: int | slice) -> StimulusItem | tuple[StimulusItem, ...]:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 def import_manifest(
     study: Study, folder: str | Path, *, training: int = 0, source: str | None = None
-) -> list[StimulusItem]:
-    """Import every item of ``folder/manifest.json`` into ``study`` (a draft).
+) -> ImportResult:
+    """Import the items of ``folder/manifest.json`` into ``study`` (a draft).
 
-    Items without a ``role`` become training items (the first ``training`` of them, in
-    manifest order) or test items. Returns the created items.
+    Items whose pictures cannot be shown are rejected (module docstring). Accepted items
+    without a ``role`` become training items (the first ``training`` of them, in manifest
+    order) or test items. Returns the created items and the rejected ones.
     """
     study.require_draft("stimulus items")
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     document = _load(manifest_path)
-    planned = plan_items(document, folder, training)
+    plan = plan_items(document, folder, training)
+    planned = plan.items
     taken = set(study.items.filter(key__in=[p.key for p in planned]).values_list("key", flat=True))
     if taken:
         raise ManifestError(f"the study already has items {', '.join(sorted(taken))}")
@@ -85,7 +133,8 @@ def import_manifest(
                 document=document,
             )
             files = document["files"]
-            return [_store(study, record, item, folder, files, saved) for item in planned]
+            items = tuple(_store(study, record, item, folder, files, saved) for item in planned)
+            return ImportResult(items, plan.rejected)
     except BaseException:
         for name in saved:
             default_storage.delete(name)
@@ -94,7 +143,7 @@ def import_manifest(
 
 def import_manifest_zip(
     study: Study, upload: IO[bytes], *, training: int = 0, source: str = "upload"
-) -> list[StimulusItem]:
+) -> ImportResult:
     """Import a ZIP of a manifest folder (``manifest.json`` at its top or in one folder)."""
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -136,25 +185,89 @@ def _load(path: Path) -> dict[str, Any]:
     return document
 
 
-def plan_items(document: dict[str, Any], folder: Path, training: int) -> list[PlannedItem]:
-    """Check every item and file of ``document``; raises ManifestError on the first problem."""
+def plan_items(document: dict[str, Any], folder: Path, training: int) -> ItemPlan:
+    """Check every item and file of ``document``: ManifestError on the first problem of the
+    manifest; items whose pictures cannot be shown are rejected (module docstring). Accepted
+    items without a role get one here, counted among the accepted items."""
     methods = document["methods"]
     for method in methods:
         _check_method(method)
     hashes: dict[str, str] = document["files"]
     planned, keys = [], set()
     for number, raw in enumerate(document["items"]):
-        item = _plan_item(raw, number, methods, training)
+        item = _plan_item(raw, number, methods)
         if item.key in keys:
             raise ManifestError(f"item {item.key}: the id is used twice")
         keys.add(item.key)
         for path in _files_of(item):
             _check_file(folder, path, hashes, item.key)
         planned.append(item)
-    return planned
+    accepted, rejected = [], []
+    for item in planned:
+        problem = picture_problem(folder, item)
+        if problem is None:
+            role = item.role or ("training" if len(accepted) < training else "test")
+            accepted.append(replace(item, role=role))
+        else:
+            rejected.append(RejectedItem(item.key, problem))
+    if not accepted:
+        reasons = "; ".join(f"{r.key}: {r.reason}" for r in rejected)
+        raise ManifestError(f"every item was rejected ({reasons})")
+    return ItemPlan(tuple(accepted), tuple(rejected))
 
 
-def _plan_item(raw: Any, number: int, methods: list[str], training: int) -> PlannedItem:
+def picture_problem(folder: Path, item: PlannedItem) -> str | None:
+    """Why the item's pictures cannot be shown, or None: the image and every heatmap file must
+    decode as images, heatmaps of the image's size, none blank, and no map's quality record
+    (``quality`` of the item, optional) may report a hard failure."""
+    photo = _decoded(folder, item.image)
+    if isinstance(photo, str):
+        return photo
+    for method, files in item.heatmaps.items():
+        for slot in ("a", "b", "cluster"):
+            if slot not in files:
+                continue
+            path = files[slot]
+            picture = _decoded(folder, path)
+            if isinstance(picture, str):
+                return picture
+            if picture.shape != photo.shape:
+                height, width = picture.shape[:2]
+                return (
+                    f"{path} is {width}×{height} pixels; the item's image "
+                    f"{item.image} is {photo.shape[1]}×{photo.shape[0]}"
+                )
+            if visible_area(picture, photo) == 0:
+                return f"{path} is blank: the {method} overlay shows nothing over the image"
+            if failures := _recorded_failures(item, method, slot):
+                return f"{method} map {slot}: the manifest's quality record reports {failures}"
+    return None
+
+
+def _decoded(folder: Path, path: str) -> np.ndarray | str:
+    """The picture at ``path`` as an RGB array (H, W, 3), or why it does not decode."""
+    try:
+        with Image.open(folder / path) as picture:
+            picture.verify()
+        with Image.open(folder / path) as picture:
+            picture.load()
+            return np.asarray(picture.convert("RGB"))
+    except Exception as error:  # Pillow raises many kinds for a broken file; all mean "broken"
+        return f"{path} does not decode as an image ({type(error).__name__}: {error})"
+
+
+def _recorded_failures(item: PlannedItem, method: str, slot: str) -> str | None:
+    """The hard failures of the map's quality record (``quality[method][slot]``), if any."""
+    record = item.quality.get(method, {}).get(slot)
+    if record is None:
+        return None
+    optional = {"visible_area": None, "concentration": None, "n_delta": 0, "border_peak": False}
+    quality = MapQuality(**{name: record.get(name, optional.get(name)) for name in _QUALITY_FIELDS})
+    hard = grade([quality]).hard
+    return ", ".join(problem.split(":")[0] for problem in hard) or None
+
+
+def _plan_item(raw: Any, number: int, methods: list[str]) -> PlannedItem:
     where = f"item #{number + 1}"
     if not isinstance(raw, dict):
         raise ManifestError(f"{where} is not an object")
@@ -162,8 +275,8 @@ def _plan_item(raw: Any, number: int, methods: list[str], training: int) -> Plan
     if not isinstance(key, str) or not key or not all(c.isalnum() or c in "-_" for c in key):
         raise ManifestError(f"{where}: 'id' must be letters, digits, '-' or '_'")
     where = f"item {key}"
-    role = raw.get("role") or ("training" if number < training else "test")
-    if role not in StimulusItem.Role.values:
+    role = raw.get("role") or None
+    if role is not None and role not in StimulusItem.Role.values:
         raise ManifestError(f"{where}: role {role!r}; expected one of {StimulusItem.Role.values}")
     classes = raw.get("classes")
     if (
@@ -185,8 +298,31 @@ def _plan_item(raw: Any, number: int, methods: list[str], training: int) -> Plan
             raise ManifestError(f"{where}: {method} needs heatmap files 'a' and 'b'")
         if shows_cluster_map(method) and not isinstance(files.get("cluster"), str):
             raise ManifestError(f"{where}: {method} needs the stage-1 'cluster' map")
-    details = {k: raw[k] for k in ("cluster", "source") if k in raw}
-    return PlannedItem(key, role, classes, raw["image"], heatmaps, details)
+    quality = _quality_records(raw.get("quality", {}), where)
+    details = {k: raw[k] for k in ("cluster", "source", "quality") if k in raw}
+    return PlannedItem(key, role, classes, raw["image"], heatmaps, details, quality)
+
+
+_QUALITY_FIELDS = tuple(MapQuality.__dataclass_fields__)
+_REQUIRED_QUALITY = ("finite", "constant", "positive")
+
+
+def _quality_records(quality: Any, where: str) -> dict[str, Any]:
+    """The optional ``quality`` of an item: method → slot → a ``MapQuality.to_dict()`` record
+    (at least ``finite``, ``constant`` and ``positive``; other keys are kept, not read)."""
+    if not isinstance(quality, dict) or not all(
+        isinstance(slots, dict)
+        and all(
+            isinstance(r, dict) and all(isinstance(r.get(k), bool) for k in _REQUIRED_QUALITY)
+            for r in slots.values()
+        )
+        for slots in quality.values()
+    ):
+        raise ManifestError(
+            f"{where}: 'quality' must map methods to slots to records with "
+            f"{', '.join(_REQUIRED_QUALITY)} (true/false)"
+        )
+    return quality
 
 
 def _check_method(method: Any) -> None:

@@ -6,6 +6,14 @@ normalised space, a removed pixel takes the value 0, the dataset mean. With P �
 probabilities of the masked images, the map of class c is Σ_i P[i,c]·M_i / (N·p); the map of a
 compound class C is the same with P(C) = Σ_{c∈C} P[i,c], i.e. the sum of its classes' maps.
 
+Offset (:data:`OFFSETS`). The raw map (``"raw"``, the paper's) estimates E[P(c) | pixel kept],
+which is about P(c) everywhere plus the pixel's effect: a map-wide offset that is larger for the
+more probable class and empties the ReLU contrasts of CWOX. ``"centred"`` subtracts the mean
+score over the masks, (1/N) Σ_i P[i,c] ≈ E[P(c)]: the map is then E[P(c) | pixel kept] − E[P(c)],
+positive where keeping the pixel raises the score and negative where it lowers it. Centring is
+linear, so a compound class's centred map is still the sum of its classes' centred maps.
+(The reference code's min–max normalisation is a WOX option, ``WoxOptions.normalize_base_maps``.)
+
 Masks are generated on the model's device in seeded blocks of :data:`MASK_BLOCK` and fed to
 the model in chunks of ``chunk_size`` masked images, so memory is bounded by one chunk, and
 the same seed gives the same masks for every image and every chunk size (on one device type:
@@ -17,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +67,10 @@ class RiseSettings:
 REFERENCE_STAGE1 = RiseSettings(num_masks=5000, grid=15, keep_probability=0.3)
 REFERENCE_STAGE2 = RiseSettings(num_masks=3000, grid=10, keep_probability=0.14)
 
+
+Offset = Literal["raw", "centred"]
+#: The RISE map offsets (module docstring).
+OFFSETS: Final[tuple[Offset, ...]] = ("raw", "centred")
 
 #: Masks drawn from one seed; chunks are cut from consecutive blocks.
 MASK_BLOCK = 16
@@ -111,16 +124,27 @@ def _mask_blocks(
 @dataclass(frozen=True)
 class RiseStages:
     """RISE's settings: one mask setting per stage (stage 1: cluster maps and one-stage
-    methods; stage 2: CWOX-2s class maps). Defaults are the reference code's (5000, 15, 0.3)
-    and (3000, 10, 0.14)."""
+    methods; stage 2: CWOX-2s class maps) and the offset of the maps.
+
+    Attributes:
+        stage1 / stage2: defaults are the reference code's (5000, 15, 0.3) and (3000, 10, 0.14).
+        offset: ``"centred"`` (default: minus the mean score over the masks) or ``"raw"`` (the
+            paper's E[P | pixel kept]); see the module docstring. Centred is the default because
+            raw maps leave most CWOX-2s maps blank (``docs/stimulus-quality.md``).
+    """
 
     stage1: RiseSettings = field(default=REFERENCE_STAGE1)
     stage2: RiseSettings = field(default=REFERENCE_STAGE2)
+    offset: Offset = "centred"
 
     def __post_init__(self) -> None:
         for name in ("stage1", "stage2"):
             if not isinstance(getattr(self, name), RiseSettings):
                 raise EngineInputError(f"RISE {name}: expected mask settings")
+        if self.offset not in OFFSETS:
+            raise EngineInputError(
+                f"RISE: offset {self.offset!r} (expected one of {', '.join(OFFSETS)})"
+            )
 
 
 @register_explainer("rise", order=30)
@@ -142,6 +166,11 @@ class RISE(BaseExplainer):
         normalize_base_maps=True,
     )
     settings: RiseStages
+
+    @classmethod
+    def reference_settings(cls) -> RiseStages:
+        """The reference code's masks and raw maps (which it min-max normalises)."""
+        return RiseStages(offset="raw")
 
     def stage_settings(self, stage: int) -> RiseSettings:
         """The mask settings of ``stage`` (1 or 2)."""
@@ -180,6 +209,7 @@ class RISE(BaseExplainer):
         """Per image b, the RISE maps (len(classes[b]), H, W) of its listed classes."""
         height, width = inputs.shape[-2:]
         sums = [inputs.new_zeros(len(image_classes), height * width) for image_classes in classes]
+        scores = [inputs.new_zeros(len(image_classes), 1) for image_classes in classes]
         chunk_size = self.chunk_size or DEFAULT_CHUNK.get(inputs.device.type, 64)
         for masks in generate_masks(settings, (height, width), inputs.device, chunk_size):
             flat_masks = masks.reshape(len(masks), -1)
@@ -189,5 +219,9 @@ class RISE(BaseExplainer):
                 masked = inputs[b : b + 1] * masks[:, None]
                 probabilities = classifier.model(masked).softmax(dim=-1)[:, image_classes]
                 sums[b] += probabilities.T @ flat_masks
+                scores[b] += probabilities.sum(dim=0)[:, None]
         scale = settings.num_masks * settings.keep_probability
-        return [s.reshape(-1, height, width) / scale for s in sums]
+        maps = [s / scale for s in sums]
+        if self.settings.offset == "centred":
+            maps = [m - total / settings.num_masks for m, total in zip(maps, scores, strict=True)]
+        return [m.reshape(-1, height, width) for m in maps]

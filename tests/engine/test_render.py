@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,11 @@ from PIL import Image
 
 from explain_engine.errors import EngineInputError
 from explain_engine.render import (
+    MAX_LINEAR,
+    PERCENTILE_SQRT,
+    RENDERING,
+    RENDERINGS,
+    Rendering,
     image_to_pil,
     overlay,
     save_overlay,
@@ -232,6 +238,111 @@ def test_summary_figure_names_missing_method():
 def test_summary_figure_names_class_without_name():
     with pytest.raises(EngineInputError, match="class index 889"):
         summary_figure(explanation({"swox": swox()}), "swox", {486: "cello"})
+
+
+# -- renderings ----------------------------------------------------------------------------------
+
+
+def blend_by_hand(image: torch.Tensor, normalised: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    """(1 − a)·image + a·inferno(v), rounded to 8 bits: the overlay written out."""
+    import matplotlib
+
+    rgb = image.double().permute(1, 2, 0).numpy()
+    colours = matplotlib.colormaps["inferno"](normalised)[..., :3]
+    blended = (1 - opacity[..., None]) * rgb + opacity[..., None] * colours
+    return np.clip(np.rint(blended * 255), 0, 255).astype(np.int16)
+
+
+def test_max_linear_is_the_old_rendering_max_scaling_and_opacity_0_65_v():
+    image, heatmap = random_image(), random_map() - 0.2
+    v = np.clip(heatmap.double().numpy(), 0, None)
+    v = v / v.max()
+    expected = blend_by_hand(image, v, 0.65 * v)
+    assert np.abs(pixels(overlay(image, heatmap, MAX_LINEAR)) - expected).max() <= 1
+
+
+def test_default_rendering_scales_by_the_99th_percentile_of_positive_values_with_sqrt_opacity():
+    image, heatmap = random_image(), random_map() - 0.5  # about half the pixels positive
+    values = heatmap.double().numpy()
+    v = np.clip(values / np.percentile(values[values > 0], 99), 0, 1)
+    opacity = np.where(v >= 0.05, 0.65 * np.sqrt(v), 0.0)
+    expected = blend_by_hand(image, v, opacity)
+    assert RENDERING is PERCENTILE_SQRT
+    assert np.abs(pixels(overlay(image, heatmap)) - expected).max() <= 1
+
+
+def test_one_hot_pixel_does_not_dim_the_rest_of_the_map():
+    image = torch.full((3, HEIGHT, WIDTH), 0.5)
+    heatmap = torch.zeros(HEIGHT, WIDTH)
+    heatmap[10:30, 10:40] = 1.0
+    heatmap[0, 0] = 100.0
+    region = (slice(10, 30), slice(10, 40))
+    plain = pixels(image_to_pil(image))[region]
+    before = np.abs(pixels(overlay(image, heatmap, MAX_LINEAR))[region] - plain).max()
+    after = np.abs(pixels(overlay(image, heatmap))[region] - plain).max(axis=-1).min()
+    assert before < 5  # 1 % of the peak: invisible under max-linear
+    assert after > 60  # the region is the map's evidence: drawn at full opacity
+
+
+def test_values_below_the_floor_stay_transparent_and_small_values_above_it_show():
+    image = torch.full((3, HEIGHT, WIDTH), 0.8)
+    heatmap = torch.zeros(HEIGHT, WIDTH)
+    heatmap[:, :20] = 1.0
+    heatmap[:, 20:40] = 0.04  # below the 0.05 floor
+    heatmap[:, 40:] = 0.1
+    picture = pixels(overlay(image, heatmap))
+    plain = pixels(image_to_pil(image))
+    assert np.array_equal(picture[:, 20:40], plain[:, 20:40])
+    # v = 0.1: opacity 0.65·√0.1 ≈ 0.21 of a near-black colour over a light grey
+    assert np.abs(picture[:, 40:] - plain[:, 40:]).max() > 30
+    old = pixels(overlay(image, heatmap, MAX_LINEAR))
+    assert np.abs(old[:, 40:] - plain[:, 40:]).max() < 20
+
+
+def test_pure_low_noise_is_drawn_like_noise_of_any_amplitude():
+    # Per-map scaling: the rendering cannot know a map's units, so noise of amplitude 1e-6
+    # looks like noise of amplitude 1 (a texture over the whole picture, no structure).
+    image, noise = random_image(), random_map()
+    tiny = pixels(overlay(image, 2.0**-20 * noise))
+    assert np.array_equal(tiny, pixels(overlay(image, noise)))
+
+
+def test_rendering_records_are_json_able_and_named():
+    assert set(RENDERINGS) == {"percentile-sqrt", "max-linear"}
+    record = json.loads(json.dumps(RENDERING.to_dict()))
+    assert record == {
+        "name": "percentile-sqrt",
+        "scale": "percentile",
+        "percentile": 99.0,
+        "gamma": 0.5,
+        "max_alpha": 0.65,
+        "floor": 0.05,
+        "colormap": "inferno",
+    }
+    assert Rendering(**record) == RENDERING
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"scale": "median"}, "scale"),
+        ({"percentile": 0.0}, "percentile"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"max_alpha": 1.2}, "max_alpha"),
+        ({"floor": 1.0}, "floor"),
+        ({"colormap": "no-such-map"}, "colormap"),
+    ],
+)
+def test_invalid_rendering_parameters_are_refused(changes, message):
+    with pytest.raises(EngineInputError, match=message):
+        Rendering("bad", **changes)
+
+
+def test_save_overlay_uses_the_rendering_it_is_given(tmp_path):
+    image, heatmap = random_image(), random_map()
+    path = save_overlay(image, heatmap, tmp_path / "old.png", MAX_LINEAR)
+    with Image.open(path) as saved:
+        assert np.array_equal(pixels(saved), pixels(overlay(image, heatmap, MAX_LINEAR)))
 
 
 def test_render_imports_neither_pyplot_nor_django():

@@ -168,7 +168,7 @@ def brute_force_rise(
 def test_maps_equal_a_brute_force_one_mask_at_a_time_reference(classifier):
     inputs = make_inputs(2)
     requests = [[(1, (0,)), (1, (1, 3)), (2, (2,))], [(2, (0, 1)), (1, (3,))]]
-    explainer = RISE(RiseStages(STAGE1, STAGE2), chunk_size=16)
+    explainer = RISE(RiseStages(STAGE1, STAGE2, offset="raw"), chunk_size=16)
     maps = explainer.saliency(classifier, inputs, requests)
     for b, image_requests in enumerate(requests):
         assert set(maps[b]) == set(image_requests)
@@ -195,7 +195,7 @@ def test_cluster_map_equals_the_sum_of_its_class_maps(classifier):
 def test_all_class_maps_sum_to_the_mean_mask_over_p(classifier):
     # Σ_c P[i, c] = 1, so the compound of every class gives Σ_i M_i / (N·p).
     every = tuple(range(NUM_CLASSES))
-    maps = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).saliency(
+    maps = RISE(RiseStages(STAGE1, STAGE2, offset="raw"), chunk_size=32).saliency(
         classifier, make_inputs(1), [[(1, every)]]
     )[0]
     masks = all_masks(STAGE1, chunk_size=32)  # the same chunking gives the same masks
@@ -206,7 +206,7 @@ def test_all_class_maps_sum_to_the_mean_mask_over_p(classifier):
 def test_keeping_every_pixel_gives_the_class_probability_everywhere(classifier):
     settings = RiseSettings(num_masks=5, grid=2, keep_probability=1.0)
     inputs = make_inputs(1)
-    maps = RISE(RiseStages(settings, settings), chunk_size=2).saliency(
+    maps = RISE(RiseStages(settings, settings, offset="raw"), chunk_size=2).saliency(
         classifier, inputs, [[(1, (1,)), (2, (0, 3))]]
     )[0]
     with torch.no_grad():
@@ -320,4 +320,56 @@ def test_parameters_report_both_stages_but_not_the_chunk_size(classifier):
     assert parameters == {
         "stage1": {"num_masks": 24, "grid": 3, "keep_probability": 0.4, "seed": 2},
         "stage2": {"num_masks": 20, "grid": 4, "keep_probability": 0.2, "seed": 9},
+        "offset": "centred",
     }
+
+
+# -- offset: raw and centred maps ----------------------------------------------------------------
+
+
+def test_centred_map_is_the_raw_map_minus_the_mean_score_over_the_masks(classifier):
+    inputs = make_inputs(2)
+    requests = [[(1, (0,)), (2, (1, 3))], [(1, (2,))]]
+    centred = RISE(RiseStages(STAGE1, STAGE2, offset="centred"), chunk_size=16)
+    maps = centred.saliency(classifier, inputs, requests)
+    for b, image_requests in enumerate(requests):
+        for stage, classes in image_requests:
+            settings = STAGE1 if stage == 1 else STAGE2
+            masks, probabilities = brute_force_probabilities(classifier, inputs[b], settings)
+            raw = brute_force_rise(masks, probabilities, settings, classes)
+            mean_score = float(probabilities[:, list(classes)].sum(dim=1).mean())
+            torch.testing.assert_close(
+                maps[b][(stage, classes)], raw - mean_score, rtol=0, atol=1e-5
+            )
+
+
+def test_centred_maps_are_zero_when_every_pixel_is_kept(classifier):
+    # Keeping every pixel changes nothing: E[P | pixel kept] = E[P], no evidence anywhere,
+    # where the raw map would be P(c) everywhere (the offset that empties ReLU contrasts).
+    settings = RiseSettings(num_masks=5, grid=2, keep_probability=1.0)
+    maps = RISE(RiseStages(settings, settings), chunk_size=2).saliency(
+        classifier, make_inputs(1), [[(1, (1,)), (1, (0, 3))]]
+    )[0]
+    for values in maps.values():
+        torch.testing.assert_close(values, torch.zeros(SIZE), rtol=0, atol=1e-6)
+
+
+def test_centred_maps_stay_additive_over_compound_classes(classifier):
+    every = tuple(range(NUM_CLASSES))
+    requests = [[(1, (c,)) for c in every] + [(1, every)]]
+    maps = RISE(RiseStages(STAGE1, STAGE2), chunk_size=32).saliency(
+        classifier, make_inputs(1), requests
+    )[0]
+    total = sum(maps[(1, (c,))] for c in every)
+    torch.testing.assert_close(maps[(1, every)], total, rtol=0, atol=1e-5)
+
+
+def test_centred_is_the_default_and_is_reported_in_the_parameters(classifier):
+    assert RISE().settings.offset == "centred"
+    assert RISE(RiseStages(offset="raw")).parameters(classifier)["offset"] == "raw"
+    assert RISE.reference_settings().offset == "raw"
+
+
+def test_unknown_offset_is_refused():
+    with pytest.raises(EngineInputError, match="offset 'min-max'"):
+        RiseStages(offset="min-max")

@@ -1,16 +1,23 @@
 """Importing engine manifests, and freezing a study's stimuli when it opens."""
 
+import hashlib
 import io
 import json
 import zipfile
 
 import pytest
 from django.core.exceptions import ValidationError
+from PIL import Image
 
 from studies.lifecycle import open_study, problems_opening, reopen_as_draft
 from studies.models import HeatmapSet, StimulusItem, StimulusManifest, Study
 from studies.models.study import StudyFrozenError
-from studies.stimuli_import import ManifestError, import_manifest, import_manifest_zip
+from studies.stimuli_import import (
+    ManifestError,
+    RejectedItem,
+    import_manifest,
+    import_manifest_zip,
+)
 from tests.server.factories import make_study, write_manifest
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +89,121 @@ def test_a_bad_manifest_imports_nothing(draft, tmp_path, media_root, damage, mes
     assert not StimulusItem.objects.exists()
     assert not StimulusManifest.objects.exists()
     assert _files_in(media_root) == []
+
+
+def _replace_file(folder, path, content: bytes):
+    """Put ``content`` at ``path`` and record its SHA-256 in the manifest (the hash matches)."""
+    (folder / path).write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    _edit_manifest(folder, lambda d: d["files"].update({path: digest}))
+
+
+def _png_bytes(size=(8, 8), colour=(0, 0, 0)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _methods_of(key):
+    return sorted(HeatmapSet.objects.filter(item__key=key).values_list("method", flat=True))
+
+
+def test_a_text_file_named_like_a_heatmap_is_rejected_with_its_item(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=3, attention=0)
+    _replace_file(folder, "heatmaps/item-01/swox-b.png", b"this is not a picture\n")
+    result = import_manifest(draft, folder)
+    assert [item.key for item in result] == ["item-00", "item-02"]
+    [rejected] = result.rejected
+    assert rejected.key == "item-01"
+    assert "heatmaps/item-01/swox-b.png does not decode as an image" in rejected.reason
+    # rejected in one condition = rejected in all: no heatmaps of any method, no item
+    assert not StimulusItem.objects.filter(key="item-01").exists()
+    assert _methods_of("item-01") == []
+    assert _methods_of("item-00") == ["cwox-1sb", "cwox-2s", "swox"]
+
+
+def test_a_blank_overlay_rejects_its_item(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    photo = (folder / "images/item-00.png").read_bytes()
+    _replace_file(folder, "heatmaps/item-00/cwox-2s-a.png", photo)  # the overlay = the photo
+    result = import_manifest(draft, folder)
+    assert [item.key for item in result] == ["item-01"]
+    assert result.rejected == (
+        RejectedItem(
+            "item-00",
+            "heatmaps/item-00/cwox-2s-a.png is blank: the cwox-2s overlay shows nothing over "
+            "the image",
+        ),
+    )
+
+
+def test_an_overlay_that_differs_only_invisibly_counts_as_blank(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    with Image.open(folder / "images/item-01.png") as image:
+        r, g, b = image.convert("RGB").getpixel((0, 0))
+    _replace_file(folder, "heatmaps/item-01/cwox-2s-cluster.png", _png_bytes(colour=(r + 30, g, b)))
+    result = import_manifest(draft, folder)
+    assert [r.key for r in result.rejected] == ["item-01"]
+    assert "cwox-2s-cluster.png is blank" in result.rejected[0].reason
+
+
+def test_a_heatmap_of_another_size_than_the_image_rejects_its_item(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    _replace_file(folder, "heatmaps/item-00/cwox-1sb-a.png", _png_bytes(size=(8, 9)))
+    result = import_manifest(draft, folder)
+    assert [item.key for item in result] == ["item-01"]
+    assert "cwox-1sb-a.png is 8×9 pixels; the item's image images/item-00.png is 8×8" in (
+        result.rejected[0].reason
+    )
+
+
+def test_an_item_image_that_does_not_decode_rejects_the_item(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    _replace_file(folder, "images/item-01.png", _png_bytes()[:40])  # a truncated PNG
+    result = import_manifest(draft, folder)
+    assert [r.key for r in result.rejected] == ["item-01"]
+    assert "images/item-01.png does not decode as an image" in result.rejected[0].reason
+
+
+def test_a_quality_record_reporting_nan_rejects_the_item(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    record = {"finite": False, "constant": False, "positive": False, "n_delta": 0}
+    _edit_manifest(folder, lambda d: d["items"][1].update(quality={"cwox-2s": {"b": record}}))
+    result = import_manifest(draft, folder)
+    assert [item.key for item in result] == ["item-00"]
+    assert result.rejected[0].reason == (
+        "cwox-2s map b: the manifest's quality record reports not-finite"
+    )
+
+
+def test_a_malformed_quality_record_refuses_the_whole_manifest(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    _edit_manifest(folder, lambda d: d["items"][0].update(quality={"swox": {"a": {"n": 1}}}))
+    with pytest.raises(ManifestError, match="item item-00: 'quality' must map"):
+        import_manifest(draft, folder)
+    assert not StimulusItem.objects.exists()
+
+
+def test_when_every_item_is_rejected_nothing_is_imported(draft, tmp_path, media_root):
+    folder = write_manifest(tmp_path / "m", training=0, test=2, attention=0)
+    for key in ("item-00", "item-01"):
+        _replace_file(folder, f"heatmaps/{key}/swox-a.png", b"text")
+    with pytest.raises(ManifestError, match="every item was rejected .item-00: heatmaps"):
+        import_manifest(draft, folder)
+    assert not StimulusManifest.objects.exists()
+    assert _files_in(media_root) == []
+
+
+def test_training_roles_go_to_the_first_accepted_items(draft, tmp_path):
+    folder = write_manifest(tmp_path / "m", training=0, test=4, attention=0)
+    _edit_manifest(folder, lambda d: [item.pop("role") for item in d["items"]])
+    _replace_file(folder, "heatmaps/item-00/swox-a.png", b"text")
+    result = import_manifest(draft, folder, training=2)
+    assert [(i.key, i.role) for i in result] == [
+        ("item-01", "training"),
+        ("item-02", "training"),
+        ("item-03", "test"),
+    ]
 
 
 def test_zip_import_and_unsafe_zip(draft, tmp_path):
@@ -161,14 +283,18 @@ def test_import_stimuli_command(draft, tmp_path):
 
     folder = write_manifest(tmp_path / "m", training=0, test=3, attention=0)
     _edit_manifest(folder, lambda d: [item.pop("role") for item in d["items"]])
-    call_command("import_stimuli", "draft", str(folder / "manifest.json"), training=1)
-    assert sorted(StimulusItem.objects.values_list("role", flat=True)) == [
-        "test",
-        "test",
-        "training",
-    ]
+    _replace_file(folder, "heatmaps/item-02/swox-b.png", b"not a picture")
+    output = io.StringIO()
+    call_command(
+        "import_stimuli", "draft", str(folder / "manifest.json"), training=1, stdout=output
+    )
+    assert sorted(StimulusItem.objects.values_list("role", flat=True)) == ["test", "training"]
+    assert "imported 2 items" in output.getvalue()
+    assert "rejected 1 items:\n  item-02: heatmaps/item-02/swox-b.png does not decode" in (
+        output.getvalue()
+    )
     with pytest.raises(CommandError, match="nothing imported: the study already has items"):
-        call_command("import_stimuli", "draft", str(folder))
+        call_command("import_stimuli", "draft", str(folder), stdout=io.StringIO())
     with pytest.raises(CommandError, match="no study"):
         call_command("import_stimuli", "missing", str(folder))
 

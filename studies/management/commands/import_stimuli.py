@@ -14,7 +14,9 @@ from studies.stimuli_import import ManifestError, import_manifest
 class Command(BaseCommand):
     help = (
         "Import the items of a stimulus manifest (docs/stimulus-manifest.md) into a draft "
-        "study, verifying every file's SHA-256; on any problem nothing is imported."
+        "study, verifying every file's SHA-256 (on a mismatch or a malformed manifest nothing "
+        "is imported); items whose pictures cannot be shown (a file that is not an image of "
+        "the item's size, a blank heatmap) are rejected and listed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -43,3 +45,7 @@ class Command(BaseCommand):
             for role in ("training", "test", "attention")
         )
         self.stdout.write(self.style.SUCCESS(f"imported {len(items)} items into {study}: {roles}"))
+        if items.rejected:
+            self.stdout.write(self.style.WARNING(f"rejected {len(items.rejected)} items:"))
+            for rejected in items.rejected:
+                self.stdout.write(f"  {rejected.key}: {rejected.reason}")
