@@ -36,6 +36,7 @@ from explain_engine.models import Classifier, load_classifier
 from explain_engine.pairs import (
     PairSelection,
     classify_images,
+    read_labels,
     read_pair_manifest,
     select_pairs,
     write_pair_manifest,
@@ -129,8 +130,18 @@ def choose_pairs(
             f"tree: {classifier.name} has no latent tree of its own and none was given; "
             "confusing pairs need one (build it with build-documents and build-tree)"
         )
+    labels = (
+        read_labels(settings.labels, settings.images, classifier.class_names)
+        if settings.labels
+        else None
+    )
     outputs = classify_images(
-        classifier, settings.images, top_k=settings.top_k, batch_size=32, progress=False
+        classifier,
+        settings.images,
+        top_k=settings.top_k,
+        labels=labels,
+        batch_size=32,
+        progress=False,
     )
     selection = select_pairs(outputs, LatentTree.load(tree_file), settings.rules)
     write_pair_manifest(
@@ -141,7 +152,7 @@ def choose_pairs(
         tree_file=tree_file,
         top_k=settings.top_k,
         rules=settings.rules,
-        labels=None,
+        labels=settings.labels,
     )
     unreadable = tuple((o.image, o.error) for o in outputs if o.error)
     return PairsSummary(out, selection, len(outputs), unreadable)

@@ -154,6 +154,12 @@ class PairRules:
             raise EngineInputError(f"cluster level {self.cluster_level}: expected at least 1")
 
 
+STUDY_PAIR_RULES = PairRules(leading_cluster=True)
+"""The rules the study-facing entry points start from (``pairs``, ``pregenerate_stimuli``,
+``create_demo_study``, the admin's pregeneration): the paper's, plus the leading-cluster rule
+(see :class:`PairRules`); ``--any-cluster`` restores the paper's selection."""
+
+
 @dataclass(frozen=True)
 class ChosenPair:
     """The confusing pair chosen for one image.

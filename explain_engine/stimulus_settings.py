@@ -16,7 +16,7 @@ from typing import Any
 
 from explain_engine.errors import EngineInputError
 from explain_engine.models import EMBEDDED_MODEL
-from explain_engine.pairs import PairRules
+from explain_engine.pairs import STUDY_PAIR_RULES, PairRules
 from explain_engine.pregenerate import PRECISIONS, ROLES, STUDY_METHODS
 from explain_engine.registry import METHODS
 from explain_engine.settings import ExplainerSpec, from_json, to_json
@@ -34,7 +34,10 @@ class StimulusSettings:
         reference_options: combine maps as the reference code does for that explainer.
         model / weights / device: the classifier (:func:`explain_engine.api.load_classifier`).
         tree: latent tree file; None: the classifier's own.
-        rules: which pairs qualify (floor, per-pair quota, limit, seed, cluster level).
+        rules: which pairs qualify (floor, per-pair quota, ground truth required, limit, seed,
+            cluster level, leading cluster only); default :data:`STUDY_PAIR_RULES`.
+        labels: ground truth of the images: ``"folder"`` (the folder names) or a CSV file
+            (:func:`explain_engine.pairs.read_labels`); None: unknown.
         top_k: how many top classes an image has.
         batch_size: images per explanation batch; None: 8.
         precision: ``"fp32"`` or ``"mixed"`` (CUDA only).
@@ -50,7 +53,8 @@ class StimulusSettings:
     weights: Path | None = None
     device: str = "auto"
     tree: Path | None = None
-    rules: PairRules = field(default_factory=PairRules)
+    rules: PairRules = STUDY_PAIR_RULES
+    labels: str | None = None
     top_k: TopKRule = field(default_factory=TopKRule)
     batch_size: int | None = None
     precision: str = "fp32"
@@ -65,6 +69,10 @@ class StimulusSettings:
         if self.precision not in PRECISIONS:
             raise EngineInputError(
                 f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}"
+            )
+        if self.rules.require_truth and not self.labels:
+            raise EngineInputError(
+                "ground truth required: give the labels ('folder' or a CSV file)"
             )
         if self.batch_size is not None and self.batch_size < 1:
             raise EngineInputError(f"batch size {self.batch_size}: expected at least 1")

@@ -9,13 +9,13 @@ paper's conditions and groups, import both manifests, open it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.db import transaction
 
 from explain_engine import demo_photos
-from explain_engine.pairs import PairRules
+from explain_engine.pairs import STUDY_PAIR_RULES
 from explain_engine.settings import ExplainerSpec
 from explain_engine.stimulus_settings import StimulusSettings
 from studies.lifecycle import open_study
@@ -83,7 +83,7 @@ def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     say("choosing confusing pairs with the embedded classifier and its latent tree")
     main = StimulusSettings(
         photos,
-        rules=PairRules(per_pair=PER_PAIR),
+        rules=replace(STUDY_PAIR_RULES, per_pair=PER_PAIR),
         roles=(("training", TRAINING_ITEMS),),
         **shared,
     )
@@ -93,7 +93,7 @@ def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     attention_settings = StimulusSettings(
         attention,
         tree=attention_tree,
-        rules=PairRules(per_pair=checks),
+        rules=replace(STUDY_PAIR_RULES, per_pair=checks),
         roles=(("attention", checks),),
         **shared,
     )

@@ -23,6 +23,7 @@ from explain_engine.cli.options import (
 from explain_engine.errors import EngineInputError
 from explain_engine.models import load_classifier
 from explain_engine.pairs import (
+    STUDY_PAIR_RULES,
     PairRules,
     classify_images,
     read_labels,
@@ -43,7 +44,7 @@ from explain_engine.tree import LatentTree
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``pairs`` and ``pregenerate``."""
-    defaults = PairRules()
+    defaults = STUDY_PAIR_RULES
     pairs = commands.add_parser(
         "pairs",
         help="choose a confusing pair (two top classes of one confusion cluster) per image",
@@ -80,6 +81,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     pairs.add_argument(
         "--require-truth", action="store_true", help="only pairs with the ground-truth class"
+    )
+    pairs.add_argument(
+        "--any-cluster",
+        action="store_true",
+        help="pairs from any confusion cluster, as in the paper (default: only from the cluster "
+        "of the most probable class, which avoids empty CWOX-2s maps)",
     )
     pairs.add_argument("--limit", type=int, help="at most N items")
     pairs.add_argument("--seed", type=int, default=defaults.seed, help="seed of the selection")
@@ -124,6 +131,7 @@ def _run_pairs(args: argparse.Namespace) -> int:
         limit=args.limit,
         seed=args.seed,
         cluster_level=args.cluster_level,
+        leading_cluster=not args.any_cluster,
     )
     if rules.require_truth and not args.labels:
         raise EngineInputError("--require-truth: needs --labels (folder or a CSV file)")

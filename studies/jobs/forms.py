@@ -7,6 +7,7 @@ worker must reach it at the same path (shared storage, see ``docs/background-job
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from explain_engine.errors import EngineInputError
 from explain_engine.offline_jobs import EvaluationSettings
+from explain_engine.pairs import STUDY_PAIR_RULES
 from explain_engine.registry import EXPLAINERS, method_names
 from explain_engine.settings import ExplainerSpec, choose_explainer
 from studies.jobs.control import create_job, create_pregeneration
@@ -70,6 +72,32 @@ class PregenerateForm(JobForm):
         label="Masks (stage 1,stage 2)",
         help_text="For explainers with masks (RISE), e.g. 5000,3000 (the default).",
     )
+    floor = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        initial=STUDY_PAIR_RULES.floor,
+        help_text="Least P(c|x) of both classes of a pair.",
+    )
+    per_pair = forms.IntegerField(
+        min_value=1, initial=STUDY_PAIR_RULES.per_pair, help_text="Items per class pair."
+    )
+    labels = forms.CharField(
+        required=False,
+        label="Ground truth",
+        help_text="'folder' (the images' folder names are class indices or names), or the "
+        "path on the server of a CSV file with columns file,class_index; empty: none.",
+    )
+    require_truth = forms.BooleanField(
+        required=False,
+        label="Ground truth required",
+        help_text="Only pairs that contain the image's ground-truth class.",
+    )
+    any_cluster = forms.BooleanField(
+        required=False,
+        label="Pairs from any cluster (paper)",
+        help_text="Off: only pairs of the cluster of the most probable class, whose CWOX-2s "
+        "maps are not emptied by a more probable cluster on the same object.",
+    )
     training = forms.IntegerField(
         min_value=0, initial=3, label="Training items", help_text="The first N items train."
     )
@@ -92,6 +120,16 @@ class PregenerateForm(JobForm):
                 )
             except EngineInputError as error:
                 self.add_error("rise_masks", str(error))
+        if data.get("require_truth") and not data.get("labels"):
+            self.add_error("labels", "Ground truth required: say where the labels are.")
+        if {"floor", "per_pair"} <= set(data):
+            data["rules"] = replace(
+                STUDY_PAIR_RULES,
+                floor=data["floor"],
+                per_pair=data["per_pair"],
+                require_truth=data["require_truth"],
+                leading_cluster=not data["any_cluster"],
+            )
         return data
 
     def create(self, study: Study, user: AbstractBaseUser | None) -> Job:
@@ -101,6 +139,8 @@ class PregenerateForm(JobForm):
             data["images"],
             user=user,
             explainer=data["explainer_spec"],
+            rules=data["rules"],
+            labels=data["labels"] or None,
             training=data["training"],
             chunk_size=data["chunk_size"],
             device=data["device"],

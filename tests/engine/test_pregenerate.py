@@ -402,8 +402,17 @@ def test_command_line_pairs_then_pregenerate_with_rise(
         shutil.copy(pairs.images_dir / f"{name}.png", images)
     pairs_file = tmp_path / "pairs.json"
     argv = ["pairs", str(images), "--out", str(pairs_file), "--device", "cpu", "--limit", "1"]
+    # By default only pairs of the leading cluster: the cat pair (tiger cat / tabby) sits
+    # behind Egyptian cat's own cluster on these crops.
     assert main([*argv, "--per-pair", "2"]) == 0
     written = json.loads(pairs_file.read_text())
+    assert written["rules"]["leading_cluster"] is True
+    assert [u["reason"].split(" (")[0] for u in written["unpaired"]] == [
+        "the leading confusion cluster"
+    ] * 2
+    assert main([*argv, "--per-pair", "2", "--any-cluster"]) == 0
+    written = json.loads(pairs_file.read_text())
+    assert written["rules"]["leading_cluster"] is False
     assert len(written["items"]) == 1
     assert written["unpaired"][0]["reason"] == "limit of 1 items reached"
     out = tmp_path / "stimuli"

@@ -96,7 +96,7 @@ def test_pregenerate_heatmaps_asks_for_the_images_folder_then_starts_a_job(
     assert "Images folder" in form and "Items per chunk" in form
 
     chosen = {**selected, "apply": "1", "explainer": "gradcam", "training": "1"}
-    chosen |= {"chunk_size": "2", "device": "cpu"}
+    chosen |= {"chunk_size": "2", "device": "cpu", "floor": "0.05", "per_pair": "1"}
     refused = _page(admin_client.post(reverse(STUDIES), {**chosen, "images": "/no/such/folder"}))
     assert "/no/such/folder is not a folder on the server" in refused
     assert not Job.objects.exists()
@@ -122,7 +122,7 @@ def test_pregenerate_heatmaps_takes_rise_with_a_mask_pair(admin_client, started,
     study = make_draft()
     chosen = {"action": "pregenerate_heatmaps", "_selected_action": [study.pk], "apply": "1"}
     chosen |= {"images": str(photos("chelsea")), "explainer": "rise", "rise_masks": "64,32"}
-    chosen |= {"training": "0", "chunk_size": "8", "device": "cpu"}
+    chosen |= {"training": "0", "chunk_size": "8", "device": "cpu", **PAIR_OPTIONS}
     bad = _page(admin_client.post(reverse(STUDIES), {**chosen, "rise_masks": "64"}))
     assert "expected two integers like 5000,3000" in bad
     assert not Job.objects.exists()
@@ -134,13 +134,38 @@ def test_pregenerate_heatmaps_takes_rise_with_a_mask_pair(admin_client, started,
     assert (stages.stage1.grid, stages.stage2.grid) == (15, 10)  # the rest stays the reference
 
 
+PAIR_OPTIONS = {"floor": "0.05", "per_pair": "1"}
+
+
+def test_pregenerate_heatmaps_offers_the_engines_pair_options(admin_client, started, photos):
+    study = make_draft()
+    selected = {"action": "pregenerate_heatmaps", "_selected_action": [study.pk]}
+    form = _page(admin_client.post(reverse(STUDIES), selected))
+    for label in ("Floor", "Per pair", "Ground truth", "Ground truth required", "any cluster"):
+        assert label in form
+    chosen = {**selected, "apply": "1", "images": str(photos("chelsea")), "device": "cpu"}
+    chosen |= {"explainer": "gradcam", "training": "0", "chunk_size": "8"}
+    chosen |= {"floor": "0.1", "per_pair": "3", "require_truth": "on"}
+    refused = _page(admin_client.post(reverse(STUDIES), chosen))
+    assert "Ground truth required: say where the labels are." in refused
+    assert not Job.objects.exists()
+    admin_client.post(reverse(STUDIES), {**chosen, "labels": "folder"}, follow=True)
+    settings, _ = job_settings(Job.objects.get())
+    rules = settings.rules
+    assert (rules.floor, rules.per_pair, rules.require_truth) == (0.1, 3, True)
+    assert rules.leading_cluster and settings.labels == "folder"
+    Job.objects.all().delete()
+    admin_client.post(reverse(STUDIES), {**chosen, "labels": "folder", "any_cluster": "on"})
+    assert not job_settings(Job.objects.get())[0].rules.leading_cluster
+
+
 def test_pregenerate_heatmaps_refuses_a_study_that_is_not_a_draft(
     admin_client, started, photos, tmp_path
 ):
     study = make_study(tmp_path)
     chosen = {"action": "pregenerate_heatmaps", "_selected_action": [study.pk], "apply": "1"}
     chosen |= {"images": str(photos("chelsea")), "explainer": "gradcam", "training": "0"}
-    chosen |= {"chunk_size": "8", "device": "auto"}
+    chosen |= {"chunk_size": "8", "device": "auto", **PAIR_OPTIONS}
     response = admin_client.post(reverse(STUDIES), chosen, follow=True)
     assert "is open: its stimulus items are frozen" in _page(response)
     assert not Job.objects.exists() and started == []

@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from explain_engine.errors import EngineInputError
 from explain_engine.models import EMBEDDED_MODEL
-from explain_engine.pairs import PairRules
 from explain_engine.registry import explainer_names
 from explain_engine.settings import choose_explainer
 from explain_engine.stimulus_settings import StimulusSettings
+from studies.management.pair_options import add_pair_arguments, pair_rules
 from studies.models import Study
 from studies.stimuli_import import ManifestError, import_manifest
 from studies.stimuli_pipeline import build_stimuli
@@ -36,8 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
         parser.add_argument("--model", help="Classifier (default: the embedded one)")
         parser.add_argument("--tree", type=Path, help="Latent tree (default: the model's own)")
-        parser.add_argument("--per-pair", type=int, default=1, help="Items per class pair.")
-        parser.add_argument("--floor", type=float, default=0.05, help="Least P(c|x) of a class.")
+        add_pair_arguments(parser)
         parser.add_argument("--training", type=int, default=0, help="Training items (first N).")
         parser.add_argument(
             "--work", type=Path, help="Working folder (default: media/work/<study>)."
@@ -62,7 +61,8 @@ class Command(BaseCommand):
                 explainer=choose_explainer(options["explainer"], masks=options["rise_masks"]),
                 device=options["device"],
                 tree=options["tree"],
-                rules=PairRules(floor=options["floor"], per_pair=options["per_pair"]),
+                rules=pair_rules(options),
+                labels=options["labels"],
                 roles=(("training", options["training"]),) if options["training"] else (),
                 model=options["model"] or EMBEDDED_MODEL,
             )

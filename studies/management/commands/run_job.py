@@ -14,7 +14,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from explain_engine.errors import EngineInputError
-from explain_engine.pairs import PairRules
 from explain_engine.registry import explainer_names
 from explain_engine.settings import choose_explainer
 from studies.jobs.control import (
@@ -30,6 +29,7 @@ from studies.jobs.engine_commands import parameters_from_arguments
 from studies.jobs.kinds import JobInputError
 from studies.jobs.models import Job
 from studies.jobs.runner import run_inline
+from studies.management.pair_options import add_pair_arguments, pair_rules
 from studies.models import Study
 
 ENGINE_KINDS = {
@@ -59,8 +59,7 @@ class Command(BaseCommand):
         pregenerate.add_argument("--device", default="auto", help="auto, cpu or cuda")
         pregenerate.add_argument("--model", help="classifier (default: the embedded one)")
         pregenerate.add_argument("--tree", help="latent tree (default: the model's own)")
-        pregenerate.add_argument("--per-pair", type=int, default=1, help="items per class pair")
-        pregenerate.add_argument("--floor", type=float, default=0.05, help="least P(c|x)")
+        add_pair_arguments(pregenerate)
         pregenerate.add_argument("--training", type=int, default=0, help="training items")
         pregenerate.add_argument("--chunk-size", type=int, help="items per chunk (default 8)")
         pregenerate.add_argument("--batch-size", type=int, help="images per engine batch")
@@ -103,7 +102,7 @@ class Command(BaseCommand):
         if action == "pregenerate":
             try:
                 explainer = choose_explainer(options["explainer"], masks=options["rise_masks"])
-                rules = PairRules(floor=options["floor"], per_pair=options["per_pair"])
+                rules = pair_rules(options)
             except EngineInputError as error:
                 raise JobInputError(str(error)) from None
             chosen = {
@@ -116,6 +115,7 @@ class Command(BaseCommand):
                 options["images"],
                 explainer=explainer,
                 rules=rules,
+                labels=options["labels"],
                 tree=Path(options["tree"]) if options["tree"] else None,
                 **chosen,
             )
