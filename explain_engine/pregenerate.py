@@ -3,7 +3,8 @@
 :func:`pregenerate` reads a pair manifest (:mod:`explain_engine.pairs`) and writes, into one
 folder, what ``docs/stimulus-manifest.md`` specifies::
 
-    manifest.json                        format "cwox-stimuli", version 1 (+ "failed")
+    manifest.json                        format "cwox-stimuli", version 1 (+ "failed",
+                                         "unpaired", "rendering", per item "quality")
     images/<id>.png                      the crop the classifier saw (resize + centre crop)
     heatmaps/<id>/<method>-a.png         heatmap of class a over the crop, per method
     heatmaps/<id>/<method>-b.png         ... of class b
@@ -24,12 +25,19 @@ Cum(q) threshold, e.g. on another device) is explained again alone with
 ``ExplanationSettings(classes=recorded top classes)``, so the pair's cluster is always the one
 the pair manifest records (checked: otherwise the item fails).
 
+Quality. Every overlay is drawn with one rendering for all methods (:data:`RENDERING`, recorded
+in the manifest), and each map's measures (:func:`explain_engine.quality.map_quality`: visible
+area of the overlay as drawn, concentration, n_δ, border peak, finite/constant/positive) and
+each pair's (:func:`explain_engine.quality.pair_quality`) are written with the item
+(``quality[method][slot]``, ``pair_quality[method]``); the importer gates and flags on them.
+
 Resuming. Each item's files are written atomically, then its done marker, which records the
 SHA-256 of every file and a fingerprint of the settings (model, tree, explainer, methods,
-options, precision, the item's pair). An item counts as finished only when its marker matches
-the settings and every file still has the recorded hash, so an interrupted or half-written item
-is computed again and finished items are skipped. ``manifest.json`` is rewritten at the end
-from every finished item, in pair-manifest order; ``role``s are assigned then.
+options, precision, rendering, the item's pair). An item counts as finished only when its
+marker matches the settings and every file still has the recorded hash, so an interrupted or
+half-written item is computed again and finished items are skipped. ``manifest.json`` is
+rewritten at the end from every finished item, in pair-manifest order; ``role``s are assigned
+then.
 
 Precision. ``"fp32"`` everywhere by default. ``"mixed"`` (CUDA only) runs the explanation under
 ``torch.autocast`` with float16, but only where the maps stay within :data:`MIXED_TOLERANCE` of
@@ -77,7 +85,8 @@ from explain_engine.files import write_json_atomically
 from explain_engine.images import load_image
 from explain_engine.models import Classifier
 from explain_engine.pairs import ChosenPair, PairManifest
-from explain_engine.render import image_to_pil, save_overlay, save_png
+from explain_engine.quality import map_quality, pair_quality
+from explain_engine.render import RENDERING, image_to_pil, overlay, save_png
 from explain_engine.results import Heatmap, ImageExplanation
 from explain_engine.tree import LatentTree
 from explain_engine.wox import WoxOptions
@@ -392,6 +401,7 @@ class _Context:
         self.explainer = explainer
         self.settings = settings
         self.precision = precision
+        self.rendering = RENDERING
         #: None until the first batch compared mixed with fp32 maps (precision "mixed" only).
         self.mixed_ok: bool | None = None
         self.checked_deviation: float | None = None
@@ -405,6 +415,7 @@ class _Context:
             "options": asdict(settings.options),
             "methods": list(settings.methods),
             "precision": precision,
+            "rendering": self.rendering.to_dict(),
         }
         (out / DONE_DIR).mkdir(parents=True, exist_ok=True)
 
@@ -479,16 +490,24 @@ class _Context:
         image = f"images/{item_id}.png"
         (self.out / "images").mkdir(exist_ok=True)
         (self.out / "heatmaps" / item_id).mkdir(parents=True, exist_ok=True)
-        save_png(image_to_pil(explanation.input_image), self.out / image)
+        photo = image_to_pil(explanation.input_image)
+        save_png(photo, self.out / image)
+        photo_pixels = np.asarray(photo)
         heatmaps: dict[str, dict[str, str]] = {}
+        quality: dict[str, dict[str, dict]] = {}
+        pair_qualities: dict[str, dict] = {}
         for method, wox in explanation.methods.items():
             maps: dict[str, Heatmap] = {"a": wox.class_map(pair.a), "b": wox.class_map(pair.b)}
             maps.update(("cluster", h) for h in wox.cluster_maps() if h.cluster == index)
-            heatmaps[method] = {}
+            heatmaps[method], quality[method] = {}, {}
             for slot, heatmap in maps.items():
                 relative = f"heatmaps/{item_id}/{method}-{slot}.png"
-                save_overlay(explanation.input_image, heatmap.values, self.out / relative)
+                drawn = overlay(explanation.input_image, heatmap.values, self.rendering)
+                save_png(drawn, self.out / relative)
                 heatmaps[method][slot] = relative
+                measured = map_quality(heatmap.values, np.asarray(drawn), photo_pixels)
+                quality[method][slot] = measured.to_dict()
+            pair_qualities[method] = pair_quality(maps["a"].values, maps["b"].values).to_dict()
         files = [image, *(path for entry in heatmaps.values() for path in entry.values())]
         item = {
             "id": item_id,
@@ -504,6 +523,8 @@ class _Context:
             ],
             "cluster": {"node": pair.cluster, "classes": list(cluster)},
             "heatmaps": heatmaps,
+            "quality": quality,
+            "pair_quality": pair_qualities,
         }
         marker = {
             "fingerprint": self.fingerprint,
@@ -561,7 +582,9 @@ class _Context:
                 "tolerance": MIXED_TOLERANCE,
                 "checked_deviation": self.checked_deviation,
             },
+            "rendering": self.rendering.to_dict(),
             "pairs": {"rules": asdict(self.pairs.rules), "images_dir": str(self.pairs.images_dir)},
+            "unpaired": [asdict(unpaired) for unpaired in self.pairs.unpaired],
             "items": items,
             "files": {
                 relative: digest

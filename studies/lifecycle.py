@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from studies.models import StimulusItem, Study
 from studies.randomization import Pools
+from studies.review import quality_flags, thresholds_of
 
 DROP = StimulusItem.Review.DROP
 
@@ -39,16 +40,19 @@ def unreviewed_flagged(study: Study) -> list[StimulusItem]:
     """Items still offered to participants whose maps, in a condition of the study, carry a soft
     quality flag that the researcher has not decided on (neither kept nor dropped)."""
     methods = set(study.conditions.values_list("method", flat=True))
+    thresholds = thresholds_of(study)
     undecided = study.items.filter(review=StimulusItem.Review.UNDECIDED)
     return [
         item
         for item in undecided.prefetch_related("heatmap_sets").order_by("key")
-        if any(s.flags for s in item.heatmap_sets.all() if s.method in methods)
+        if any(quality_flags(s, thresholds) for s in item.heatmap_sets.all() if s.method in methods)
     ]
 
 
 def freeze_snapshot(study: Study) -> dict:
-    """The stimuli as they are when the study opens: items, classes, methods and file hashes."""
+    """The stimuli as they are when the study opens: items, classes, methods, file hashes,
+    quality flags and review decisions."""
+    thresholds = thresholds_of(study)
     items = []
     for item in study.items.prefetch_related("heatmap_sets").order_by("key"):
         items.append(
@@ -63,7 +67,7 @@ def freeze_snapshot(study: Study) -> dict:
                     s.method: {
                         "files": [s.map_a.name, s.map_b.name, s.cluster_map.name or None],
                         "sha256": s.hashes,
-                        "flags": s.flags,
+                        "flags": quality_flags(s, thresholds),
                     }
                     for s in item.heatmap_sets.all()
                 },

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models.fields.files import FieldFile
 from django.http import QueryDict
 
+from explain_engine.quality import MapQuality, PairQuality, QualityThresholds, grade
 from studies.models import Condition, HeatmapSet, StimulusItem, Study
 
 #: Measures shown under each map, in this order, with their labels and formats. A measure the
@@ -24,7 +25,7 @@ MEASURES = (
     ("border_peak", "peak on border", "{}"),
 )
 PAIR_MEASURES = (
-    ("rank_correlation", "a–b rank corr.", "{:.2f}"),
+    ("spearman", "a–b rank corr.", "{:.2f}"),
     ("ssim", "a–b SSIM", "{:.2f}"),
 )
 
@@ -73,7 +74,60 @@ def formatted(values: dict, measures: tuple[tuple[str, str, str], ...]) -> list[
     return shown
 
 
-def _cell(item: StimulusItem, condition: Condition, maps: HeatmapSet | None) -> ReviewedCell:
+SLOT_NAMES = {"a": "class a", "b": "class b", "cluster": "cluster"}
+
+
+def thresholds_of(study: Study) -> QualityThresholds:
+    """The study's soft-flag thresholds as the engine's grading takes them."""
+    similar = study.flag_pair_similarity_above
+    return QualityThresholds(
+        min_visible_area=study.flag_visible_area_below, max_spearman=similar, max_ssim=similar
+    )
+
+
+def _map_record(record: dict) -> MapQuality:
+    """A stored map record as :class:`MapQuality`; measures the manifest did not carry count as
+    passed (hard failures never reach the database: the importer rejects them)."""
+    known = {"finite": True, "constant": False, "positive": True, "visible_area": None}
+    known |= {"concentration": None, "n_delta": 0, "border_peak": False}
+    return MapQuality(**{name: record.get(name, default) for name, default in known.items()})
+
+
+def quality_flags(maps: HeatmapSet, thresholds: QualityThresholds) -> list[str]:
+    """The soft flags of one heatmap set (:func:`explain_engine.quality.grade`), in words."""
+    quality = maps.quality if isinstance(maps.quality, dict) else {}
+    slots = [slot for slot in SLOT_NAMES if isinstance(quality.get(slot), dict)]
+    pair = quality.get("pair")
+    pair_quality = (
+        PairQuality(pair.get("spearman"), pair.get("ssim")) if isinstance(pair, dict) else None
+    )
+    graded = grade([_map_record(quality[slot]) for slot in slots], pair_quality, thresholds)
+    flags = []
+    for flag in graded.soft:
+        kind, _, position = flag.partition(":")
+        if kind == "low-visibility":
+            slot = slots[int(position)]
+            area = quality[slot]["visible_area"]
+            flags.append(
+                f"{SLOT_NAMES[slot]} map shows {area:.1%} of the picture "
+                f"(flagged below {thresholds.min_visible_area:.0%})"
+            )
+        else:
+            flags.append(
+                f"class maps a and b look alike (rank correlation {_number(pair, 'spearman')}, "
+                f"SSIM {_number(pair, 'ssim')}; flagged from {thresholds.max_spearman:.2f})"
+            )
+    return flags
+
+
+def _number(record: dict, key: str) -> str:
+    value = record.get(key)
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _cell(
+    item: StimulusItem, condition: Condition, maps: HeatmapSet | None, thresholds: QualityThresholds
+) -> ReviewedCell:
     if maps is None:
         return ReviewedCell(condition, [], [], [f"no {condition.method} heatmaps"])
     quality = maps.quality if isinstance(maps.quality, dict) else {}
@@ -93,7 +147,10 @@ def _cell(item: StimulusItem, condition: Condition, maps: HeatmapSet | None) -> 
             )
         )
     return ReviewedCell(
-        condition, pictures, formatted(quality.get("pair", {}), PAIR_MEASURES), maps.flags
+        condition,
+        pictures,
+        formatted(quality.get("pair", {}), PAIR_MEASURES),
+        quality_flags(maps, thresholds),
     )
 
 
@@ -106,10 +163,11 @@ def review_items(
     items with a flag in a shown cell.
     """
     conditions = [c for c in study.conditions.all() if method in (None, c.method)]
+    thresholds = thresholds_of(study)
     rows = []
     for item in study.items.prefetch_related("heatmap_sets").order_by("role", "key"):
         sets = {s.method: s for s in item.heatmap_sets.all()}
-        cells = [_cell(item, c, sets.get(c.method)) for c in conditions]
+        cells = [_cell(item, c, sets.get(c.method), thresholds) for c in conditions]
         flags = [f"{cell.condition.name}: {flag}" for cell in cells for flag in cell.flags]
         if flagged_only and not flags:
             continue

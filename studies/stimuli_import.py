@@ -6,7 +6,7 @@ Everything is checked before anything is written. Two kinds of problems:
   outside the manifest's folder, a missing file, a SHA-256 mismatch, an item id used twice or
   already in the study. The whole manifest is refused (:class:`ManifestError`, nothing imported)
   with a message naming the item and field: the folder is not what the engine wrote.
-- One item's pictures cannot be shown (:func:`picture_problem`): a file that does not decode as
+- One item's pictures cannot be shown (:func:`measure_pictures`): a file that does not decode as
   an image, a heatmap of another size than the item's image, a blank heatmap (its overlay shows
   nothing: visible area 0, :func:`explain_engine.quality.visible_area`), or a map whose quality
   record in the manifest reports a hard failure (NaN/inf, constant, blank;
@@ -24,7 +24,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -68,6 +68,21 @@ class PlannedItem:
     heatmaps: dict[str, dict[str, str]]
     details: dict[str, Any]
     quality: dict[str, Any]
+    pair_quality: dict[str, Any] = field(default_factory=dict)
+    #: method → slot → visible area of the overlay file, measured here (accepted items only).
+    visible: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def stored_quality(self, method: str) -> dict[str, Any]:
+        """What :attr:`HeatmapSet.quality` keeps of ``method``'s maps: each slot's record of
+        the manifest (when it has one) with the visible area measured on the file, and the
+        pair's record under ``"pair"``."""
+        stored: dict[str, Any] = {
+            slot: {**self.quality.get(method, {}).get(slot, {}), "visible_area": area}
+            for slot, area in self.visible.get(method, {}).items()
+        }
+        if pair := self.pair_quality.get(method):
+            stored["pair"] = pair
+        return stored
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ def import_manifest(
                 seed=document.get("seed"),
                 software=document.get("software", {}),
                 document=document,
+                rejected=_left_out(document, plan.rejected),
             )
             files = document["files"]
             items = tuple(_store(study, record, item, folder, files, saved) for item in planned)
@@ -139,6 +155,18 @@ def import_manifest(
         for name in saved:
             default_storage.delete(name)
         raise
+
+
+def _left_out(document: dict[str, Any], rejected: Sequence[RejectedItem]) -> list[dict]:
+    """Every image of the manifest's run that did not become an item, with the step that left
+    it out: no pair (``unpaired``), failed pregeneration (``failed``), rejected here."""
+    left = [
+        {"id": str(entry.get("image", "?")), "stage": stage, "reason": str(entry.get("reason", ""))}
+        for stage, key in (("pairs", "unpaired"), ("pregenerate", "failed"))
+        for entry in document.get(key, [])
+        if isinstance(entry, dict)
+    ]
+    return left + [{"id": r.key, "stage": "import", "reason": r.reason} for r in rejected]
 
 
 def import_manifest_zip(
@@ -175,11 +203,17 @@ def _load(path: Path) -> dict[str, Any]:
         raise ManifestError(f"{path} is not a {FORMAT} manifest (format field)")
     if document.get("version") != VERSION:
         raise ManifestError(f"{path}: version {document.get('version')!r}; expected {VERSION}")
-    for field, kind in (("model", dict), ("explainer", dict), ("methods", list)):
-        if not isinstance(document.get(field), kind):
-            raise ManifestError(f"{path}: field {field!r} must be a {kind.__name__}")
-    if not isinstance(document.get("items"), list) or not document["items"]:
+    for name, kind in (("model", dict), ("explainer", dict), ("methods", list)):
+        if not isinstance(document.get(name), kind):
+            raise ManifestError(f"{path}: field {name!r} must be a {kind.__name__}")
+    if not isinstance(document.get("items"), list):
         raise ManifestError(f"{path}: field 'items' must be a non-empty list")
+    if not document["items"]:
+        left_out = "; ".join(
+            f"{entry['id']} ({entry['stage']}: {entry['reason']})"
+            for entry in _left_out(document, [])
+        )
+        raise ManifestError(f"{path}: no items to import" + (f"; {left_out}" if left_out else ""))
     if not isinstance(document.get("files"), dict):
         raise ManifestError(f"{path}: field 'files' must map file paths to SHA-256")
     return document
@@ -204,26 +238,29 @@ def plan_items(document: dict[str, Any], folder: Path, training: int) -> ItemPla
         planned.append(item)
     accepted, rejected = [], []
     for item in planned:
-        problem = picture_problem(folder, item)
-        if problem is None:
+        measured = measure_pictures(folder, item)
+        if isinstance(measured, dict):
             role = item.role or ("training" if len(accepted) < training else "test")
-            accepted.append(replace(item, role=role))
+            accepted.append(replace(item, role=role, visible=measured))
         else:
-            rejected.append(RejectedItem(item.key, problem))
+            rejected.append(RejectedItem(item.key, measured))
     if not accepted:
         reasons = "; ".join(f"{r.key}: {r.reason}" for r in rejected)
         raise ManifestError(f"every item was rejected ({reasons})")
     return ItemPlan(tuple(accepted), tuple(rejected))
 
 
-def picture_problem(folder: Path, item: PlannedItem) -> str | None:
-    """Why the item's pictures cannot be shown, or None: the image and every heatmap file must
-    decode as images, heatmaps of the image's size, none blank, and no map's quality record
+def measure_pictures(folder: Path, item: PlannedItem) -> dict[str, dict[str, float]] | str:
+    """The visible area of every heatmap overlay of the item (method → slot → share in
+    (0, 1]), or why its pictures cannot be shown: the image and every heatmap file must decode
+    as images, heatmaps of the image's size, none blank, and no map's quality record
     (``quality`` of the item, optional) may report a hard failure."""
     photo = _decoded(folder, item.image)
     if isinstance(photo, str):
         return photo
+    visible: dict[str, dict[str, float]] = {}
     for method, files in item.heatmaps.items():
+        visible[method] = {}
         for slot in ("a", "b", "cluster"):
             if slot not in files:
                 continue
@@ -237,11 +274,13 @@ def picture_problem(folder: Path, item: PlannedItem) -> str | None:
                     f"{path} is {width}×{height} pixels; the item's image "
                     f"{item.image} is {photo.shape[1]}×{photo.shape[0]}"
                 )
-            if visible_area(picture, photo) == 0:
+            area = visible_area(picture, photo)
+            if area == 0:
                 return f"{path} is blank: the {method} overlay shows nothing over the image"
             if failures := _recorded_failures(item, method, slot):
                 return f"{method} map {slot}: the manifest's quality record reports {failures}"
-    return None
+            visible[method][slot] = area
+    return visible
 
 
 def _decoded(folder: Path, path: str) -> np.ndarray | str:
@@ -299,8 +338,13 @@ def _plan_item(raw: Any, number: int, methods: list[str]) -> PlannedItem:
         if shows_cluster_map(method) and not isinstance(files.get("cluster"), str):
             raise ManifestError(f"{where}: {method} needs the stage-1 'cluster' map")
     quality = _quality_records(raw.get("quality", {}), where)
-    details = {k: raw[k] for k in ("cluster", "source", "quality") if k in raw}
-    return PlannedItem(key, role, classes, raw["image"], heatmaps, details, quality)
+    pair_quality = raw.get("pair_quality", {})
+    if not isinstance(pair_quality, dict) or not all(
+        isinstance(record, dict) for record in pair_quality.values()
+    ):
+        raise ManifestError(f"{where}: 'pair_quality' must map methods to records")
+    details = {k: raw[k] for k in ("cluster", "source") if k in raw}
+    return PlannedItem(key, role, classes, raw["image"], heatmaps, details, quality, pair_quality)
 
 
 _QUALITY_FIELDS = tuple(MapQuality.__dataclass_fields__)
@@ -385,6 +429,7 @@ def _store(
             item=item,
             method=method,
             hashes={name: hashes[path] for name, path in files.items() if path in hashes},
+            quality=planned.stored_quality(method),
         )
         _attach(maps.map_a, folder, files["a"], f"{method}-a", saved)
         _attach(maps.map_b, folder, files["b"], f"{method}-b", saved)

@@ -101,7 +101,16 @@ class StudyAdmin(StudyPagesMixin, FrozenGuardMixin, admin.ModelAdmin):
             },
         ),
         ("Exclusion rules", {"fields": ("max_failed_attention_checks", "min_response_ms")}),
-        ("Stimuli", {"fields": ("stimuli", "frozen")}),
+        (
+            "Stimuli",
+            {
+                "fields": (
+                    "stimuli",
+                    ("flag_visible_area_below", "flag_pair_similarity_above"),
+                    "frozen",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Study]:

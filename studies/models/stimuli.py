@@ -117,8 +117,8 @@ class HeatmapSet(StudyPart):
     quality = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Quality measures of each map ('a', 'b', 'cluster'), of the pair ('pair') and "
-        "the soft flags raised ('flags': list of messages), from the manifest.",
+        help_text="Quality measures of each map ('a', 'b', 'cluster': the manifest's record with "
+        "the visible area measured on the file at import) and of the pair ('pair').",
     )
 
     class Meta:
@@ -132,12 +132,6 @@ class HeatmapSet(StudyPart):
 
     def owning_study(self) -> Study:
         return self.item.study
-
-    @property
-    def flags(self) -> list[str]:
-        """Soft quality problems of these maps for the researcher's review (may be empty)."""
-        flags = self.quality.get("flags", []) if isinstance(self.quality, dict) else []
-        return [str(flag) for flag in flags]
 
     def map_of(self, side: str) -> models.fields.files.FieldFile:
         """The heatmap of class ``side`` ('a' or 'b')."""

@@ -93,6 +93,21 @@ class Study(models.Model):
     seed = models.BigIntegerField(
         default=0, help_text="Seeds assignment tie-breaks and every participant's randomization."
     )
+    flag_visible_area_below = models.FloatField(
+        "flag heatmaps showing less than",
+        default=0.02,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Stimulus review: a heatmap whose overlay visibly changes less than this share "
+        "of the picture is flagged (0.02: a 32 × 32 spot on a 224-pixel picture).",
+    )
+    flag_pair_similarity_above = models.FloatField(
+        "flag pairs alike from",
+        default=0.99,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Stimulus review: a pair whose two class maps reach this rank correlation or "
+        "SSIM is flagged as indistinguishable (0.99: near-duplicates only; see "
+        "docs/stimulus-quality.md).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -12,10 +12,11 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skimage
 import torch
@@ -46,7 +47,9 @@ from explain_engine.pregenerate import (
     parse_roles,
     pregenerate,
 )
+from explain_engine.quality import visible_area
 from explain_engine.registry import method_names
+from explain_engine.render import RENDERING
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
 
@@ -199,6 +202,25 @@ def test_run_writes_every_file_and_a_valid_manifest(run) -> None:
         assert (
             item["heatmaps"]["cwox-2s"]["cluster"] == f"heatmaps/{item['id']}/cwox-2s-cluster.png"
         )
+
+
+def test_items_carry_the_quality_of_every_map_and_the_rendering(run, pairs) -> None:
+    manifest = _manifest(run[1])
+    assert manifest["rendering"] == RENDERING.to_dict()
+    assert manifest["unpaired"] == [asdict(u) for u in pairs.unpaired]
+    for item in manifest["items"]:
+        photo = np.asarray(Image.open(run[1] / item["image"]).convert("RGB"))
+        assert set(item["quality"]) == set(item["heatmaps"]) == set(item["pair_quality"])
+        for method, files in item["heatmaps"].items():
+            assert set(item["quality"][method]) == set(files)
+            for slot, path in files.items():
+                record = item["quality"][method][slot]
+                drawn = np.asarray(Image.open(run[1] / path).convert("RGB"))
+                # The visible area is that of the overlay exactly as written.
+                assert record["visible_area"] == pytest.approx(visible_area(drawn, photo))
+                assert record["finite"] and isinstance(record["n_delta"], int)
+            pair = item["pair_quality"][method]
+            assert pair["spearman"] is None or -1 <= pair["spearman"] <= 1
 
 
 def test_items_show_the_pair_a_first_with_the_cwox_cluster(run, pairs: PairManifest) -> None:

@@ -47,6 +47,8 @@ STUDY_FORM = (
     "test_trials",
     "abandonment_timeout_minutes",
     "seed",
+    "flag_visible_area_below",
+    "flag_pair_similarity_above",
 )
 NEW_STUDY = {
     "title": "New study",
@@ -62,6 +64,8 @@ NEW_STUDY = {
     "attention_check_positions": "[]",
     "abandonment_timeout_minutes": 60,
     "seed": 1,
+    "flag_visible_area_below": 0.02,
+    "flag_pair_similarity_above": 0.99,
 }
 
 

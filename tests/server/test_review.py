@@ -41,15 +41,18 @@ def sections(text: str) -> list[str]:
     return re.findall(r'<section class="review-item[^"]*" id="item-(\d+)"', text)
 
 
-def flag(item: StimulusItem, method: str, message: str) -> None:
+def flag(item: StimulusItem, method: str) -> None:
+    """Give ``method``'s map of class a a visible area of 1.2 % (below the 2 % default)."""
     maps = item.heatmap_sets.get(method=method)
     maps.quality = {
-        "a": {"visible_area": 0.012, "n_delta": 140},
+        "a": {"visible_area": 0.012, "n_delta": 140, "concentration": 0.4},
         "b": {"visible_area": 0.2},
-        "pair": {"rank_correlation": 0.97},
-        "flags": [message],
+        "pair": {"spearman": 0.97, "ssim": 0.5},
     }
     maps.save()
+
+
+LOW_A = "class a map shows 1.2% of the picture (flagged below 2%)"
 
 
 def test_every_item_and_condition_is_shown_with_its_pictures(admin_client, tmp_path):
@@ -71,10 +74,10 @@ def test_every_item_and_condition_is_shown_with_its_pictures(admin_client, tmp_p
 def test_measures_and_flags_are_shown_and_filter(admin_client, tmp_path):
     study = make_study(tmp_path, opened=False)
     flagged = study.items.filter(role="test").first()
-    flag(flagged, "cwox-2s", "class map a: visible area 1.2 % (below 2 %)")
+    flag(flagged, "cwox-2s")
     text = page(admin_client, review_url(study))
-    assert "visible area 1.2 % (below 2 %)" in text
-    assert "1.2%" in text and "0.97" in text
+    assert LOW_A in text
+    assert "1.2%" in text and "0.97" in text and "140" in text
     only = page(admin_client, review_url(study, flagged="1"))
     assert sections(only) == [str(flagged.pk)]
     # The flag belongs to the CWOX-2s condition: filtering on SWOX hides it.
@@ -82,6 +85,18 @@ def test_measures_and_flags_are_shown_and_filter(admin_client, tmp_path):
     assert sections(swox) == []
     one_condition = page(admin_client, review_url(study, method="swox"))
     assert one_condition.count('class="review-cell"') == study.items.count()
+
+
+def test_flags_follow_the_studys_thresholds(admin_client, tmp_path):
+    study = make_study(tmp_path, opened=False)
+    item = study.items.filter(role="test").first()
+    flag(item, "swox")
+    Study.objects.filter(pk=study.pk).update(flag_visible_area_below=0.01)
+    assert sections(page(admin_client, review_url(study, flagged="1"))) == []
+    Study.objects.filter(pk=study.pk).update(flag_pair_similarity_above=0.95)
+    text = page(admin_client, review_url(study, flagged="1"))
+    assert sections(text) == [str(item.pk)]
+    assert "class maps a and b look alike (rank correlation 0.970, SSIM 0.500" in text
 
 
 def test_dropped_item_reaches_no_participant(admin_client, tmp_path):
@@ -142,7 +157,7 @@ def test_a_tampered_decision_changes_nothing(admin_client, tmp_path):
 def test_opening_with_unreviewed_flags_needs_a_confirmation(admin_client, tmp_path):
     study = make_study(tmp_path, opened=False)
     flagged = study.items.filter(role="test").first()
-    flag(flagged, "swox", "pair maps cannot be told apart (rank correlation 0.97)")
+    flag(flagged, "swox")
     status = reverse("admin:studies_study_status", args=[study.pk, "open"])
     response = admin_client.post(status)
     assert response["Location"] == review_url(study, flagged="1")
@@ -160,7 +175,7 @@ def test_opening_with_unreviewed_flags_needs_a_confirmation(admin_client, tmp_pa
 
 def test_the_confirmation_opens_with_flagged_items(admin_client, tmp_path):
     study = make_study(tmp_path, opened=False)
-    flag(study.items.filter(role="test").first(), "swox", "visible area below 2 %")
+    flag(study.items.filter(role="test").first(), "swox")
     status = reverse("admin:studies_study_status", args=[study.pk, "open"])
     admin_client.post(status, {"confirm": "flagged"})
     study.refresh_from_db()
@@ -169,7 +184,7 @@ def test_the_confirmation_opens_with_flagged_items(admin_client, tmp_path):
 
 def test_bulk_open_action_also_holds_back_flagged_studies(admin_client, tmp_path):
     study = make_study(tmp_path, opened=False)
-    flag(study.items.filter(role="test").first(), "swox", "visible area below 2 %")
+    flag(study.items.filter(role="test").first(), "swox")
     data = {"action": "open_studies", "_selected_action": [study.pk]}
     text = html.unescape(
         admin_client.post(

@@ -314,15 +314,29 @@ def test_pregenerate_stimuli_command_from_an_image_folder(draft, tmp_path):
     for name, method in (("SWOX", "swox"), ("CWOX-2s", "cwox-2s")):
         draft.conditions.create(name=name, method=method)
     call_command("pregenerate_stimuli", "draft", str(images), training=1, work=tmp_path / "w")
-    items = {item.key: item for item in StimulusItem.objects.all()}
-    assert sorted(items) == ["chelsea", "rocket"]
-    assert sorted(item.role for item in items.values()) == ["test", "training"]
-    chelsea = items["chelsea"]
-    assert {chelsea.class_a_name, chelsea.class_b_name} == {"tiger cat", "tabby"}
-    assert sorted(chelsea.heatmap_sets.values_list("method", flat=True)) == ["cwox-2s", "swox"]
-    assert chelsea.manifest.model["name"] == "efficientnet-lite0"
+    # chelsea's cat pair (tiger cat / tabby) sits behind Egyptian cat's own cluster: the
+    # leading-cluster rule leaves it out, and the study's manifest says why.
+    (rocket,) = StimulusItem.objects.all()
+    assert (rocket.key, rocket.role) == ("rocket", "training")
+    assert {rocket.class_a_name, rocket.class_b_name} == {"missile", "projectile"}
+    assert sorted(rocket.heatmap_sets.values_list("method", flat=True)) == ["cwox-2s", "swox"]
+    assert rocket.manifest.model["name"] == "efficientnet-lite0"
+    left_out = {entry["id"]: entry for entry in rocket.manifest.rejected}
+    assert left_out["chelsea.png"]["stage"] == "pairs"
+    assert "leading confusion cluster" in left_out["chelsea.png"]["reason"]
+    assert left_out["broken.png"]["stage"] == "pairs"
+    assert "unreadable" in left_out["broken.png"]["reason"]
+    maps = rocket.heatmap_sets.get(method="swox")
+    assert set(maps.quality) == {"a", "b", "pair"}
+    assert 0 < maps.quality["a"]["visible_area"] <= 1 and "n_delta" in maps.quality["a"]
     with pytest.raises(CommandError, match="already has items"):
         call_command("pregenerate_stimuli", "draft", str(images), work=tmp_path / "w")
+    StimulusItem.objects.all().delete()
+    call_command(
+        "pregenerate_stimuli", "draft", str(images), any_cluster=True, work=tmp_path / "w2"
+    )
+    chelsea = StimulusItem.objects.get(key="chelsea")
+    assert {chelsea.class_a_name, chelsea.class_b_name} == {"tiger cat", "tabby"}
 
 
 @pytest.mark.slow
@@ -334,7 +348,7 @@ def test_pregenerate_stimuli_command_takes_rise_with_a_mask_pair(draft, tmp_path
 
     images = tmp_path / "images"
     images.mkdir()
-    (images / "chelsea.png").write_bytes(bundled_photo(*PHOTOS["chelsea"]).read_bytes())
+    (images / "rocket.png").write_bytes(bundled_photo(*PHOTOS["rocket"]).read_bytes())
     draft.conditions.create(name="CWOX-2s", method="cwox-2s")
     work = tmp_path / "w"
     rise = ("--explainer", "rise", "--rise-masks", "64,32", "--device", "cpu")
@@ -343,7 +357,7 @@ def test_pregenerate_stimuli_command_takes_rise_with_a_mask_pair(draft, tmp_path
     )
     manifest = json.loads((work / "stimuli" / "manifest.json").read_text())
     assert_rise_with_64_and_32_masks(manifest["explainer"])
-    assert [item.key for item in StimulusItem.objects.all()] == ["chelsea"]
+    assert [item.key for item in StimulusItem.objects.all()] == ["rocket"]
 
 
 def assert_rise_with_64_and_32_masks(explainer: dict) -> None:
