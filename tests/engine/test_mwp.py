@@ -25,7 +25,7 @@ from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.gradcam import capture_activations
 from explain_engine.explainers.mwp import MWP, ExcitationRules, MwpSettings
 from explain_engine.models import EMBEDDED_MODEL, load_classifier
-from explain_engine.wox import METHODS
+from explain_engine.registry import method_names
 from tests.engine.test_gradcam import (
     HAND_INPUT,
     Exploding,
@@ -402,5 +402,5 @@ def test_embedded_classifier_explains_chelsea_through_the_wox_pipeline():
         assert float(maps[0][(1, (c,))].mean()) * 49 == pytest.approx(1.0, abs=1e-3)
         assert 0.05 < float(maps[0][(2, (c,))].mean()) * 196 < 1.0
     explanation = explain_batch(classifier, [photo], MWP(), ExplanationSettings())[0]
-    assert set(explanation.methods) == set(METHODS)
+    assert set(explanation.methods) == set(method_names())
     assert {top.index for top in explanation.top_classes[:3]} == set(cats)
