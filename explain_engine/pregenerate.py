@@ -85,9 +85,12 @@ from explain_engine.files import write_json_atomically
 from explain_engine.images import load_image
 from explain_engine.models import Classifier
 from explain_engine.pairs import ChosenPair, PairManifest
+from explain_engine.placebo import SEED as PLACEBO_SEED
+from explain_engine.placebo import add_placebo_maps, randomized_model, split_methods
 from explain_engine.quality import map_quality, pair_quality
 from explain_engine.render import RENDERING, image_to_pil, overlay, save_png
 from explain_engine.results import Heatmap, ImageExplanation
+from explain_engine.sanity import model_randomisation
 from explain_engine.tree import LatentTree
 from explain_engine.wox import WoxOptions
 
@@ -147,6 +150,10 @@ class PregenerationSummary:
     resumed: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
     precision: str
+
+
+SANITY_ITEMS = 8
+"""Items of the model-randomisation sanity check recorded in the manifest."""
 
 
 def sha256_file(path: Path) -> str:
@@ -271,15 +278,16 @@ def pregenerate(
     if batch_size < 1:
         raise EngineInputError(f"batch size {batch_size}: expected at least 1")
     tree = LatentTree.load(pairs.tree)
+    wox_methods, placebos = split_methods(methods)
     settings = ExplanationSettings(
-        methods=tuple(methods),
+        methods=wox_methods,
         top_k=pairs.top_k,
         tree=tree,
         cluster_level=pairs.rules.cluster_level,
         options=options or WoxOptions(),
     )
     settings.wox_methods()  # unknown method names fail here, before any work
-    context = _Context(classifier, pairs, out, explainer, settings, precision)
+    context = _Context(classifier, pairs, out, explainer, settings, precision, tuple(methods))
     done = {
         item_id: marker
         for item_id, pair in pairs.items
@@ -394,8 +402,13 @@ class _Context:
         explainer: BaseExplainer,
         settings: ExplanationSettings,
         precision: str,
+        methods: tuple[str, ...],
     ) -> None:
         self.classifier = classifier
+        #: Every heatmap set to write, WOX methods and placebos, in the order asked for.
+        self.methods = methods
+        self.placebos = split_methods(methods)[1]
+        self.placebo_model = randomized_model(classifier) if self.placebos else None
         self.pairs = pairs
         self.out = out
         self.explainer = explainer
@@ -413,7 +426,8 @@ class _Context:
             "top_k": asdict(settings.top_k),
             "explainer": {"name": explainer.name, "parameters": explainer.parameters(classifier)},
             "options": asdict(settings.options),
-            "methods": list(settings.methods),
+            "methods": list(methods),
+            "placebo_seed": PLACEBO_SEED if self.placebos else None,
             "precision": precision,
             "rendering": self.rendering.to_dict(),
         }
@@ -433,7 +447,25 @@ class _Context:
     def explain(
         self, loaded: Sequence[tuple[str, ChosenPair, Image.Image]]
     ) -> list[ImageExplanation]:
-        """Explain one batch of (id, pair, image) in fp32, or in mixed precision once the first
+        """Explain one batch of (id, pair, image), then add the placebo arms' maps (the same
+        classes on :attr:`placebo_model`, in fp32)."""
+        explanations = self._explain_trained(loaded)
+        if self.placebo_model is not None:
+            images = [image for _, _, image in loaded]
+            add_placebo_maps(
+                self.placebo_model,
+                images,
+                explanations,
+                self.explainer,
+                self.settings,
+                self.placebos,
+            )
+        return explanations
+
+    def _explain_trained(
+        self, loaded: Sequence[tuple[str, ChosenPair, Image.Image]]
+    ) -> list[ImageExplanation]:
+        """The trained model's explanations in fp32, or in mixed precision once the first
         batch showed that its maps stay within tolerance (see the module docstring)."""
         if not loaded:
             return []
@@ -486,7 +518,6 @@ class _Context:
         next batch is explained.
         """
         names = self.classifier.class_names
-        index = explanation.clusters.index(cluster)
         image = f"images/{item_id}.png"
         (self.out / "images").mkdir(exist_ok=True)
         (self.out / "heatmaps" / item_id).mkdir(parents=True, exist_ok=True)
@@ -496,7 +527,10 @@ class _Context:
         heatmaps: dict[str, dict[str, str]] = {}
         quality: dict[str, dict[str, dict]] = {}
         pair_qualities: dict[str, dict] = {}
-        for method, wox in explanation.methods.items():
+        for method in self.methods:
+            wox = explanation.methods[method]
+            # A placebo's clusters hold the same classes, ordered by the random model's scores.
+            index = next(i for i, c in enumerate(wox.clusters) if set(c) == set(cluster))
             maps: dict[str, Heatmap] = {"a": wox.class_map(pair.a), "b": wox.class_map(pair.b)}
             maps.update(("cluster", h) for h in wox.cluster_maps() if h.cluster == index)
             heatmaps[method], quality[method] = {}, {}
@@ -536,6 +570,36 @@ class _Context:
         write_json_atomically(self.out / DONE_DIR / f"{item_id}.json", marker)
         return marker
 
+    # --------------------------------------------------------------------- sanity check
+
+    def sanity_check(self, item_ids: Sequence[str]) -> dict[str, Any]:
+        """The model-randomisation check (:func:`explain_engine.sanity.model_randomisation`,
+        every layer group re-initialised) of each WOX method on the first
+        :data:`SANITY_ITEMS` items: per method the median rank correlation between its class
+        maps on the trained and the randomised model, and whether it is flagged. Kept in
+        ``.done/sanity.json`` for these settings and items, so a rerun does not repeat it."""
+        sample = list(item_ids[:SANITY_ITEMS])
+        cache = self.out / DONE_DIR / "sanity.json"
+        key = {"fingerprint": self.fingerprint, "items": sample}
+        if cache.exists():
+            stored = json.loads(cache.read_text())
+            if stored.get("key") == key:
+                return stored["result"]
+        pairs = dict(self.pairs.items)
+        images = [load_image(self.pairs.images_dir / pairs[item_id].image) for item_id in sample]
+        results = (
+            model_randomisation(self.classifier, images, self.explainer, self.settings, (None,))
+            if images and self.settings.methods
+            else []
+        )
+        result = {
+            "test": "model-parameter randomisation (Adebayo et al. 2018), all layer groups",
+            "items": sample,
+            "methods": {r.method: r.to_dict() for r in results},
+        }
+        write_json_atomically(cache, {"key": key, "result": result})
+        return result
+
     # ------------------------------------------------------------------------- manifest
 
     def write_manifest(
@@ -570,8 +634,16 @@ class _Context:
                 "name": self.explainer.name,
                 "parameters": self.explainer.parameters(classifier),
             },
-            "methods": list(self.settings.methods),
+            "methods": list(self.methods),
+            "placebo": {
+                "of": list(self.placebos),
+                "randomisation": "every layer group re-initialised",
+                "seed": PLACEBO_SEED,
+            }
+            if self.placebos
+            else None,
             "seed": seed,
+            "sanity": self.sanity_check([marker["item"]["id"] for marker in finished]),
             "software": _software(),
             "wox_options": asdict(self.settings.options),
             "top_k": asdict(self.settings.top_k),

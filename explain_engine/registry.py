@@ -84,6 +84,10 @@ def import_submodules(package: str, path: Any) -> None:
         importlib.import_module(f"{package}.{module.name}")
 
 
+#: A placebo arm's name is this prefix and a method's (``placebo-cwox-2s``; see
+#: :mod:`explain_engine.placebo`); kept here, where torch-free callers can read it.
+PLACEBO_PREFIX = "placebo-"
+
 EXPLAINERS: Registry[type] = Registry("explainer", "explain_engine.explainers")
 METHODS: Registry[type] = Registry("method", "explain_engine.methods")
 

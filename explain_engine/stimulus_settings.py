@@ -17,8 +17,8 @@ from typing import Any
 from explain_engine.errors import EngineInputError
 from explain_engine.models import EMBEDDED_MODEL
 from explain_engine.pairs import STUDY_PAIR_RULES, PairRules
+from explain_engine.placebo import split_methods
 from explain_engine.pregenerate import PRECISIONS, ROLES, STUDY_METHODS
-from explain_engine.registry import METHODS
 from explain_engine.settings import ExplainerSpec, from_json, to_json
 from explain_engine.targets import TopKRule
 
@@ -29,7 +29,8 @@ class StimulusSettings:
 
     Attributes:
         images: folder of images (searched recursively).
-        methods: WOX methods whose heatmaps are made (registered names).
+        methods: WOX methods whose heatmaps are made (registered names), and placebo arms
+            (``placebo-<method>``: :mod:`explain_engine.placebo`).
         explainer: the base explainer and its settings.
         reference_options: combine maps as the reference code does for that explainer.
         model / weights / device: the classifier (:func:`explain_engine.api.load_classifier`).
@@ -64,8 +65,7 @@ class StimulusSettings:
     def __post_init__(self) -> None:
         if not self.methods:
             raise EngineInputError("methods: expected at least one WOX method")
-        for method in self.methods:
-            METHODS.get(method)
+        split_methods(self.methods)
         if self.precision not in PRECISIONS:
             raise EngineInputError(
                 f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}"

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from explain_engine import demo_photos
 from explain_engine.pairs import STUDY_PAIR_RULES
+from explain_engine.registry import PLACEBO_PREFIX
 from explain_engine.settings import ExplainerSpec
 from explain_engine.stimulus_settings import StimulusSettings
 from studies.lifecycle import open_study
@@ -25,10 +26,9 @@ from studies.stimuli_import import import_manifest
 from studies.stimuli_pipeline import Say, build_stimuli
 
 SLUG = "demo"
-METHODS = tuple(method for _, method in DEFAULT_CONDITIONS)
 TRAINING_ITEMS = 3
 TEST_TRIALS = 10
-PER_PAIR = 4
+PER_PAIR = 6
 ATTENTION_POSITION = 6
 
 TEXTS = {
@@ -63,11 +63,31 @@ TEXTS = {
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Where the demo is made and how its heatmaps are: the base explainer and device."""
+    """Where the demo is made and how its heatmaps are: the base explainer and device, and
+    the conditions (display name, condition kind), the paper's by default."""
 
     work: Path
     explainer: ExplainerSpec = field(default_factory=ExplainerSpec)
     device: str = "auto"
+    conditions: tuple[tuple[str, str], ...] = DEFAULT_CONDITIONS
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(method for _, method in self.conditions)
+
+
+def conditions_named(methods: str) -> tuple[tuple[str, str], ...]:
+    """``"swox,cwox-2s,placebo-cwox-2s"`` → (display name, kind) per condition: the paper's
+    display names where it has one, ``Placebo (CWOX-2s)`` for a placebo, else the kind."""
+    names = dict((method, name) for name, method in DEFAULT_CONDITIONS)
+    chosen = []
+    for method in (m.strip() for m in methods.split(",") if m.strip()):
+        base = method.removeprefix(PLACEBO_PREFIX)
+        name = names.get(method) or (
+            f"Placebo ({names.get(base, base)})" if base != method else method
+        )
+        chosen.append((name, method))
+    return tuple(chosen)
 
 
 def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
@@ -79,12 +99,15 @@ def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     demo_photos.write_attention_photos(attention)
     attention_tree = work / "attention-tree.json"
     demo_photos.attention_tree().save(attention_tree)
-    shared = {"explainer": settings.explainer, "device": settings.device, "methods": METHODS}
+    shared = {
+        "explainer": settings.explainer,
+        "device": settings.device,
+        "methods": settings.methods,
+    }
     say("choosing confusing pairs with the embedded classifier and its latent tree")
     main = StimulusSettings(
         photos,
         rules=replace(STUDY_PAIR_RULES, per_pair=PER_PAIR),
-        roles=(("training", TRAINING_ITEMS),),
         **shared,
     )
     stimuli = build_stimuli(main, work / "main", say)
@@ -100,8 +123,10 @@ def pregenerate_stimuli(settings: DemoSettings, say: Say) -> tuple[Path, Path]:
     return stimuli, build_stimuli(attention_settings, work / "attention", say)
 
 
-def create_demo_study(stimuli: Path, checks: Path) -> Study:
-    """The open demo study built from the two stimulus folders."""
+def create_demo_study(
+    stimuli: Path, checks: Path, conditions: tuple[tuple[str, str], ...] = DEFAULT_CONDITIONS
+) -> Study:
+    """The open demo study built from the two stimulus folders, with ``conditions``."""
     with transaction.atomic():
         study = Study.objects.create(
             title="Matching heatmaps to labels (CWOX demo)",
@@ -114,13 +139,14 @@ def create_demo_study(stimuli: Path, checks: Path) -> Study:
             seed=2026,
             **TEXTS,
         )
-        for position, (name, method) in enumerate(DEFAULT_CONDITIONS):
+        for position, (name, method) in enumerate(conditions):
             Condition.objects.create(study=study, name=name, method=method, position=position)
         for position, (slug, answer) in enumerate(DEFAULT_GROUPS):
             ParticipantGroup.objects.create(
                 study=study, name=slug, slug=slug, question_label=answer, position=position
             )
-        import_manifest(study, stimuli)
+        # Roles are given at import, to the first items that pass its quality gates.
+        import_manifest(study, stimuli, training=TRAINING_ITEMS)
         import_manifest(study, checks)
         open_study(study)
     study.refresh_from_db()

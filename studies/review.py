@@ -217,3 +217,34 @@ def rejected_images(study: Study) -> list[Rejected]:
                     )
                 )
     return found
+
+
+@dataclass(frozen=True)
+class SanityRow:
+    """One method's model-randomisation check in one imported manifest."""
+
+    manifest: str
+    method: str
+    median: float | None
+    maps: int
+    flagged: bool
+
+
+def sanity_rows(study: Study) -> list[SanityRow]:
+    """The sanity checks the study's manifests carry (``sanity`` of the stimulus manifest)."""
+    rows = []
+    for manifest in study.manifests.all():
+        document = manifest.document if isinstance(manifest.document, dict) else {}
+        sanity = document.get("sanity") or {}
+        for method, record in (sanity.get("methods") or {}).items():
+            if isinstance(record, dict):
+                rows.append(
+                    SanityRow(
+                        manifest=manifest.source,
+                        method=str(method),
+                        median=record.get("median_rank_correlation"),
+                        maps=int(record.get("maps", 0)),
+                        flagged=bool(record.get("flagged")),
+                    )
+                )
+    return rows

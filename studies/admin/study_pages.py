@@ -44,6 +44,7 @@ from studies.review import (
     review_counts,
     review_items,
     review_query,
+    sanity_rows,
 )
 from studies.stimuli_import import ManifestError, import_manifest_zip
 
@@ -305,6 +306,7 @@ class StudyPagesMixin:
             counts=review_counts(study),
             flagged_undecided=len(unreviewed_flagged(study)),
             rejected=rejected_images(study),
+            sanity=sanity_rows(study),
             methods=methods,
             method=method,
             flagged_only=flagged_only,

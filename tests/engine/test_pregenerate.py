@@ -24,7 +24,7 @@ from PIL import Image
 
 from explain_engine.cli import main
 from explain_engine.errors import EngineInputError
-from explain_engine.explain import ExplanationSettings
+from explain_engine.explain import ExplanationSettings, explain_batch
 from explain_engine.explainers.gradcam import GradCAM
 from explain_engine.images import load_image
 from explain_engine.models import EMBEDDED_MODEL, EMBEDDED_TREE, load_classifier
@@ -36,6 +36,7 @@ from explain_engine.pairs import (
     select_pairs,
     write_pair_manifest,
 )
+from explain_engine.placebo import randomized_model
 from explain_engine.pregenerate import (
     DONE_DIR,
     MIXED_TOLERANCE,
@@ -49,7 +50,7 @@ from explain_engine.pregenerate import (
 )
 from explain_engine.quality import visible_area
 from explain_engine.registry import method_names
-from explain_engine.render import RENDERING
+from explain_engine.render import RENDERING, overlay
 from explain_engine.targets import TopKRule
 from explain_engine.tree import LatentTree
 
@@ -321,6 +322,38 @@ def test_some_items_only_and_a_progress_report_per_item(run, tmp_path, classifie
     assert finished_items(out, [i for i, _ in pairs.items]) == {good[0]}
     with pytest.raises(EngineInputError, match="items nope: not in the pair manifest"):
         pregenerate(classifier, pairs, out, GradCAM(), item_ids=["nope"])
+
+
+def test_a_placebo_arm_is_the_method_on_the_randomised_model(tmp_path, classifier, pairs) -> None:
+    out = tmp_path / "stimuli"
+    good = [item_id for item_id, _ in pairs.items if item_id != BROKEN][:2]
+    methods = ("cwox-2s", "placebo-cwox-2s")
+    pregenerate(classifier, pairs, out, GradCAM(), methods=methods, item_ids=good)
+    manifest = _manifest(out)
+    assert manifest["methods"] == list(methods)
+    assert manifest["placebo"]["of"] == ["cwox-2s"]
+    recorded = dict(pairs.items)
+    randomised = randomized_model(classifier)
+    for item in manifest["items"]:
+        real, placebo = item["heatmaps"]["cwox-2s"], item["heatmaps"]["placebo-cwox-2s"]
+        assert set(real) == set(placebo) == {"a", "b", "cluster"}
+        pictures = {
+            name: np.asarray(Image.open(out / files["a"]), dtype=float)
+            for name, files in (("real", real), ("placebo", placebo))
+        }
+        assert not np.array_equal(pictures["real"], pictures["placebo"])
+        # The placebo's class map a is CWOX-2s of the same classes on the randomised model.
+        pair = recorded[item["id"]]
+        settings = ExplanationSettings(
+            methods=("cwox-2s",), tree=LatentTree.load(pairs.tree), classes=pair.top.classes
+        )
+        image = load_image(pairs.images_dir / pair.image)
+        [expected] = explain_batch(randomised, [image], GradCAM(), settings)
+        values = expected.methods["cwox-2s"].class_map(pair.a).values
+        drawn = np.asarray(overlay(expected.input_image, values), dtype=float)
+        np.testing.assert_array_equal(drawn, pictures["placebo"])
+    with pytest.raises(EngineInputError, match="placebo-<method>"):
+        pregenerate(classifier, pairs, out, GradCAM(), methods=("placebo-nope",))
 
 
 def test_changed_settings_recompute_every_item(run, tmp_path: Path, classifier, pairs) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from explain_engine.errors import EngineInputError
@@ -13,6 +14,7 @@ from explain_engine.registry import explainer_names
 from explain_engine.settings import choose_explainer
 from studies import demo
 from studies.models import Study
+from studies.models.study import DEFAULT_CONDITIONS, KNOWN_METHODS
 
 
 class Command(BaseCommand):
@@ -35,6 +37,12 @@ class Command(BaseCommand):
             "explainers without mask counts ignore it.",
         )
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+        parser.add_argument(
+            "--conditions",
+            default=",".join(method for _, method in DEFAULT_CONDITIONS),
+            help="Condition kinds, comma-separated (default: the paper's swox,cwox-1sb,cwox-2s); "
+            f"any of {', '.join(KNOWN_METHODS)}.",
+        )
         parser.add_argument(
             "--work",
             type=Path,
@@ -60,11 +68,23 @@ class Command(BaseCommand):
         explainer = options["explainer"] or ("rise" if gpu else "gradcam")
         try:
             spec = choose_explainer(explainer, masks=options["rise_masks"])
-            settings_ = demo.DemoSettings(options["work"], spec, options["device"])
+            conditions = demo.conditions_named(options["conditions"])
+            if unknown := sorted({m for _, m in conditions} - set(KNOWN_METHODS)):
+                raise EngineInputError(
+                    f"--conditions: unknown {', '.join(unknown)} "
+                    f"(expected some of {', '.join(KNOWN_METHODS)})"
+                )
+            settings_ = demo.DemoSettings(options["work"], spec, options["device"], conditions)
             stimuli, checks = demo.pregenerate_stimuli(settings_, self.stdout.write)
         except EngineInputError as error:
             raise CommandError(str(error)) from error
-        study = demo.create_demo_study(stimuli, checks)
+        try:
+            study = demo.create_demo_study(stimuli, checks, conditions)
+        except ValidationError as error:
+            raise CommandError(
+                " ".join(error.messages) + " The import rejects an item whose map is blank in "
+                "any condition; the demo's photographs give too few items for these conditions."
+            ) from error
         roles = {role: study.items.filter(role=role).count() for role in ("training", "test")}
         self.stdout.write(
             self.style.SUCCESS(
