@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def test_run_job_pregenerates_in_process_without_a_broker(photos):
     assert not broker_configured()
     study = make_draft()
-    images = photos("chelsea", "rocket")
+    images = photos("grace-hopper", "rocket")
     (images / "broken.png").write_bytes(b"not an image")
     out = io.StringIO()
     call_command(
@@ -48,9 +48,10 @@ def test_run_job_pregenerates_in_process_without_a_broker(photos):
     assert all(chunk.worker.endswith("(in-process)") for chunk in job.chunks.all())
 
     items = {item.key: item for item in study.items.all()}
-    assert sorted(items) == ["chelsea", "rocket"]
+    assert sorted(items) == ["grace-hopper", "rocket"]
     assert sorted(item.role for item in items.values()) == ["test", "training"]
-    assert {items["chelsea"].class_a_name, items["chelsea"].class_b_name} == {"tiger cat", "tabby"}
+    gown = items["grace-hopper"]
+    assert {gown.class_a_name, gown.class_b_name} == {"academic gown", "mortarboard"}
     for item in items.values():
         assert sorted(item.heatmap_sets.values_list("method", flat=True)) == ["cwox-2s", "swox"]
     manifest = json.loads((job.work_dir / "stimuli" / "manifest.json").read_text())

@@ -41,7 +41,7 @@ def _assert_imported_once(job: Job, ids: list[str]) -> None:
 
 def test_two_workers_pregenerate_a_study_end_to_end(workers, photos):
     study = make_draft()
-    images = photos("chelsea", "rocket")
+    images = photos("grace-hopper", "rocket")
     workers.ready(workers.start("w1"), workers.start("w2"))
     job = create_pregeneration(study, images, training=1, chunk_size=1, device="cpu")
     assert start_job(job) == "queued"
@@ -57,7 +57,7 @@ def test_two_workers_pregenerate_a_study_end_to_end(workers, photos):
         ("finish", "done", 1),
     ]
     assert {chunk.worker.split("@")[0] for chunk in chunks} <= {"w1", "w2"}
-    _assert_imported_once(job, ["chelsea", "rocket"])
+    _assert_imported_once(job, ["grace-hopper", "rocket"])
     roles = sorted(job.study.items.values_list("role", flat=True))
     assert roles == ["test", "training"]
     assert job.result["imported"] == 2
@@ -67,7 +67,7 @@ def test_a_killed_workers_chunk_is_finished_by_another_worker_writing_each_item_
     workers, photos, tmp_path
 ):
     study = make_draft()
-    images = photos("chelsea", "rocket")
+    images = photos("grace-hopper", "rocket")
     arm = tmp_path / "crash.arm"
     arm.touch()
     quick_redelivery = {"CWOX_BROKER_VISIBILITY_TIMEOUT": "5"}
@@ -96,4 +96,4 @@ def test_a_killed_workers_chunk_is_finished_by_another_worker_writing_each_item_
     assert chunk.worker.startswith("w2@")
     assert _written(job, finished[0]) == before  # the finished item was not written again
     assert chunk.items_done == 2
-    _assert_imported_once(job, ["chelsea", "rocket"])
+    _assert_imported_once(job, ["grace-hopper", "rocket"])
