@@ -651,6 +651,19 @@ def main() -> int:
             f"{used['bench']:.1f} s, other processes {max(others, 0):.1f} s, idle "
             f"{max(cores * elapsed - used['machine'], 0):.1f} s"
         )
+        requests = sum(len(values) for values in stats.latencies.values()) or 1
+        print(
+            "CPU per request: "
+            + ", ".join(
+                f"{label} {1000 * used[name] / requests:.2f} ms"
+                for name, label in (
+                    ("gunicorn", "gunicorn + Django"),
+                    ("postgres", "PostgreSQL"),
+                    ("bench", "load generator"),
+                )
+            )
+            + f" ({requests} requests)"
+        )
         server.stop()
         verdict = verify(stats, study, args.participants)
         for line in verdict.lines:
