@@ -7,7 +7,6 @@ worker must reach it at the same path (shared storage, see ``docs/background-job
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from explain_engine.settings import ExplainerSpec, choose_explainer
 from studies.jobs.control import create_job, create_pregeneration
 from studies.jobs.engine_commands import WORK, command_parameters
 from studies.jobs.models import Job
+from studies.management.pair_options import pair_rules
 from studies.models import Study
 
 
@@ -123,13 +123,7 @@ class PregenerateForm(JobForm):
         if data.get("require_truth") and not data.get("labels"):
             self.add_error("labels", "Ground truth required: say where the labels are.")
         if {"floor", "per_pair"} <= set(data):
-            data["rules"] = replace(
-                STUDY_PAIR_RULES,
-                floor=data["floor"],
-                per_pair=data["per_pair"],
-                require_truth=data["require_truth"],
-                leading_cluster=not data["any_cluster"],
-            )
+            data["rules"] = pair_rules(data)
         return data
 
     def create(self, study: Study, user: AbstractBaseUser | None) -> Job:

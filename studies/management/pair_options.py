@@ -1,6 +1,6 @@
 """The confusing-pair options shared by the management commands that pregenerate stimuli
-(``pregenerate_stimuli``, ``run_job pregenerate``): one declaration, one conversion to the
-engine's :class:`~explain_engine.pairs.PairRules`."""
+(``pregenerate_stimuli``, ``run_job pregenerate``) and the admin's pregeneration form: one
+declaration, one conversion to the engine's :class:`~explain_engine.pairs.PairRules`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pair_rules(options: dict[str, Any]) -> PairRules:
-    """The rules the options of :func:`add_pair_arguments` ask for (EngineInputError)."""
+    """The rules the options of :func:`add_pair_arguments` (or the form's fields of the same
+    names) ask for (EngineInputError)."""
     return replace(
         STUDY_PAIR_RULES,
         floor=options["floor"],
